@@ -1,0 +1,13 @@
+"""The public block list. Importing this package registers every built-in block.
+
+Each role's sub-package re-exports its blocks explicitly; this module
+re-exports them all, so `dlzoo.blocks.RMSNorm` works and the conformance test
+can check that the registry and the exports agree.
+"""
+
+from dlzoo.blocks.normalization import *  # noqa: F401,F403
+from dlzoo.blocks.position import *  # noqa: F401,F403
+from dlzoo.blocks.attention import *  # noqa: F401,F403
+from dlzoo.blocks.feedforward import *  # noqa: F401,F403
+from dlzoo.blocks.residual import *  # noqa: F401,F403
+from dlzoo.blocks.stacks import *  # noqa: F401,F403

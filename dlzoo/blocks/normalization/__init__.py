@@ -1,0 +1,1 @@
+from dlzoo.blocks.normalization.rms_norm import RMSNorm
