@@ -1,0 +1,5 @@
+import sys
+
+from dlzoo.cli import main
+
+sys.exit(main())
