@@ -1,0 +1,470 @@
+"""Grouped-query attention (GQA), covering MHA and MQA as special cases."""
+
+import math
+
+import keras
+from keras import ops
+
+from dlzoo.blocks.attention.masks import causal_mask, merge_masks
+from dlzoo.blocks.position.rotary_embedding import RotaryEmbedding
+from dlzoo.registry import get_block, init_arguments, register_block
+from dlzoo.validation import (
+    check_bool,
+    check_choice,
+    check_divides,
+    check_float,
+    check_int,
+    check_positive_int,
+    check_rate,
+    check_registered,
+)
+
+
+@register_block(
+    "grouped_query_attention",
+    paper="arXiv:2305.13245",
+    example={
+        "init_kwargs": {
+            "num_heads": 4,
+            "num_key_value_heads": 2,
+            "use_rotary_embedding": True,
+            "use_qk_norm": True,
+        },
+        "inputs": {"query": (2, 5, 16), "padding_mask": {"shape": (2, 5), "dtype": "bool"}},
+        "call_kwargs": {"use_causal_mask": True},
+    },
+)
+class GroupedQueryAttention(keras.layers.Layer):
+    """Grouped-query attention: key/value heads shared across query-head groups.
+
+    Scaled dot-product attention (Vaswani et al., 2017) in which the
+    `num_heads` query heads are split into `num_key_value_heads` groups and
+    every group shares one key head and one value head (Ainslie et al.,
+    2023). This shrinks the key/value projections and, above all, the KV
+    cache during decoding. `num_key_value_heads == num_heads` is standard
+    multi-head attention; `num_key_value_heads == 1` is multi-query attention
+    (Shazeer, 2019). Query head `n` uses key/value head
+    `n // (num_heads // num_key_value_heads)`.
+
+    Scores are scaled by `1 / sqrt(head_dim)`. Optional per-head QK
+    normalization (any registered norm over `head_dim`, one scale shared by
+    all heads) is applied to queries and keys before rotary position
+    embedding. RoPE is applied only in self-attention.
+
+    Args:
+        num_heads: int. Number of query heads.
+        head_dim: int. Size of each head. Defaults to `None`: the query width
+            divided by `num_heads` (which must divide it).
+        num_key_value_heads: int. Number of key/value heads; must divide
+            `num_heads`. `1` is multi-query attention. Defaults to `None`
+            (= `num_heads`, multi-head attention).
+        output_dim: int. Width of the output projection. Defaults to `None`
+            (the query width).
+        use_qkv_bias: bool. Bias in the query/key/value projections.
+            Defaults to `False` (Meta's LCM: always biased).
+        use_output_bias: bool. Bias in the output projection. Defaults to
+            `False`.
+        use_qk_norm: bool. Normalize each query and key head. Defaults to
+            `False`.
+        qk_norm: str. Registered name of the norm used for QK-norm. Defaults
+            to `"rms_norm"`.
+        qk_norm_epsilon: float. Epsilon passed to the QK norm (when it takes
+            one). Defaults to `1e-6`.
+        use_rotary_embedding: bool. Rotate queries and keys with RoPE in
+            self-attention. Defaults to `False`.
+        rope_layout: str. `"interleaved"` (adjacent pairs, Meta/LLaMA and
+            LCM) or `"rotate_half"` (GPT-NeoX / Hugging Face). Defaults to
+            `"interleaved"`.
+        rope_max_wavelength: float. RoPE base wavelength (theta). Defaults
+            to `10000.0`.
+        attention_dropout: float. Dropout on attention probabilities.
+            Defaults to `0.0`.
+        kernel_initializer: str or initializer. For the q/k/v kernels.
+            Defaults to `"glorot_uniform"`.
+        output_kernel_initializer: str or initializer. For the output kernel.
+            Defaults to `None` (same as `kernel_initializer`).
+        bias_initializer: str or initializer. For every bias. Defaults to
+            `"zeros"`.
+        seed: int. Seed of the attention-dropout generator. Defaults to
+            `None`.
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
+
+    Call arguments:
+        query: Tensor `(batch, q_len, query_width)`.
+        key_value: Optional tensor `(batch, k_len, key_value_width)` for
+            cross-attention. Defaults to `None` (self-attention).
+        padding_mask: Optional bool tensor `(batch, k_len)`; `True` = real key.
+            With a cache, `k_len` is the cache length.
+        attention_mask: Optional bool tensor `(batch or 1, q_len, k_len)`;
+            `True` = attend.
+        use_causal_mask: bool. Query `i` sees keys `<= i` (offset by
+            `cache_update_index` when decoding with a cache).
+        attention_bias: Optional float tensor broadcastable to
+            `(batch, num_heads, q_len, k_len)`, added to the scaled scores
+            (e.g. ALiBi).
+        cache: Optional tensor `(batch, 2, max_len, num_key_value_heads,
+            head_dim)` holding keys (index 0, after QK-norm and RoPE) and
+            values (index 1).
+        cache_update_index: int or scalar int tensor. Where the new keys and
+            values are written in `cache`; RoPE positions start there and
+            slots after the newest query are ignored. With a cache and no
+            index (cross-attention only) the cached keys/values are used as
+            they are and `key_value` is not projected.
+        training: bool. Whether attention dropout is active.
+
+    Returns:
+        Tensor `(batch, q_len, output_dim)`; with `cache`, the tuple
+        `(output, new_cache)`.
+
+    Example:
+
+    >>> layer = dlzoo.blocks.GroupedQueryAttention(
+    ...     num_heads=4, num_key_value_heads=2, head_dim=8)
+    >>> tuple(layer(np.zeros((2, 5, 32))).shape)
+    (2, 5, 32)
+
+    Notes:
+        A query row whose keys are all masked outputs zeros before the output
+        projection (the output bias only), instead of NaN. Without attention
+        dropout the layer calls `keras.ops.dot_product_attention`; with
+        dropout active it computes the softmax explicitly (both paths agree).
+        On TensorFlow, multi-query attention repeats the single key/value
+        head to `num_heads` because the fused op does not accept one head
+        there. Cross-attention keys carry no position information (no RoPE),
+        as in Meta's LCM denoiser.
+
+    Reference:
+        - [Ainslie et al., 2023. GQA: Training Generalized Multi-Query
+          Transformer Models from Multi-Head Checkpoints](https://arxiv.org/abs/2305.13245)
+        - [Vaswani et al., 2017. Attention Is All You Need](https://arxiv.org/abs/1706.03762)
+        - [Shazeer, 2019. Fast Transformer Decoding: One Write-Head is All
+          You Need](https://arxiv.org/abs/1911.02150)
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        head_dim=None,
+        num_key_value_heads=None,
+        output_dim=None,
+        use_qkv_bias=False,
+        use_output_bias=False,
+        use_qk_norm=False,
+        qk_norm="rms_norm",
+        qk_norm_epsilon=1e-6,
+        use_rotary_embedding=False,
+        rope_layout="interleaved",
+        rope_max_wavelength=10000.0,
+        attention_dropout=0.0,
+        kernel_initializer="glorot_uniform",
+        output_kernel_initializer=None,
+        bias_initializer="zeros",
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.head_dim = check_positive_int("head_dim", head_dim, allow_none=True)
+        self.num_key_value_heads = check_positive_int(
+            "num_key_value_heads", num_key_value_heads, allow_none=True
+        )
+        if self.num_key_value_heads is not None:
+            check_divides("num_key_value_heads", self.num_key_value_heads, "num_heads", self.num_heads)
+        self.output_dim = check_positive_int("output_dim", output_dim, allow_none=True)
+        self.use_qkv_bias = check_bool("use_qkv_bias", use_qkv_bias)
+        self.use_output_bias = check_bool("use_output_bias", use_output_bias)
+        self.use_qk_norm = check_bool("use_qk_norm", use_qk_norm)
+        self.qk_norm = check_registered("qk_norm", qk_norm)
+        self.qk_norm_epsilon = check_float("qk_norm_epsilon", qk_norm_epsilon, min_value=0.0)
+        self.use_rotary_embedding = check_bool("use_rotary_embedding", use_rotary_embedding)
+        self.rope_layout = check_choice("rope_layout", rope_layout, ("interleaved", "rotate_half"))
+        self.rope_max_wavelength = check_float(
+            "rope_max_wavelength", rope_max_wavelength, min_value=0.0, min_inclusive=False
+        )
+        self.attention_dropout = check_rate("attention_dropout", attention_dropout)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.output_kernel_initializer = (
+            None if output_kernel_initializer is None else keras.initializers.get(output_kernel_initializer)
+        )
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.seed = check_int("seed", seed, allow_none=True)
+
+        self._num_kv_heads = self.num_key_value_heads or self.num_heads
+        self._groups = self.num_heads // self._num_kv_heads
+        self.seed_generator = (
+            keras.random.SeedGenerator(seed) if self.attention_dropout > 0 else None
+        )
+        # Tests set this to check the explicit softmax path against the fused op.
+        self._force_explicit_attention = False
+
+    # ---------------------------------------------------------------- helpers
+    def _resolve_head_dim(self, query_width):
+        if self.head_dim is not None:
+            return self.head_dim
+        if query_width is None or query_width % self.num_heads != 0:
+            raise ValueError(
+                "`num_heads` must divide the query width when `head_dim` is None. "
+                f"Received: num_heads={self.num_heads}, query width={query_width}, head_dim=None."
+            )
+        return query_width // self.num_heads
+
+    def _make_norm(self, name):
+        cls = get_block(self.qk_norm)
+        kwargs = {"dtype": self.dtype_policy, "name": name}
+        if "epsilon" in init_arguments(cls):
+            kwargs["epsilon"] = self.qk_norm_epsilon
+        return cls(**kwargs)
+
+    @staticmethod
+    def _fresh(initializer):
+        # A Keras initializer object fixes its seed when it is created, so one
+        # object shared by q, k and v would give them identical kernels.
+        if initializer is None:
+            return None
+        return keras.initializers.get(keras.initializers.serialize(initializer))
+
+    def _dense(self, equation, output_shape, bias_axes, kernel_initializer, name):
+        return keras.layers.EinsumDense(
+            equation,
+            output_shape=output_shape,
+            bias_axes=bias_axes,
+            kernel_initializer=self._fresh(kernel_initializer),
+            bias_initializer=self._fresh(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    # ------------------------------------------------------------------ build
+    def build(self, query_shape, key_value_shape=None):
+        # Einsum variables: b batch, t query position, s key position,
+        # d query width, e key/value width, n query heads, k key/value heads,
+        # h head_dim, o output width.
+        query_width = query_shape[-1]
+        key_value_shape = query_shape if key_value_shape is None else key_value_shape
+        head_dim = self._resolve_head_dim(query_width)
+        output_dim = self.output_dim or query_width
+        n, k = self.num_heads, self._num_kv_heads
+        qkv_bias = "nh" if self.use_qkv_bias else None
+        kv_bias = "kh" if self.use_qkv_bias else None
+
+        self.query_dense = self._dense("btd,dnh->btnh", (None, n, head_dim), qkv_bias, self.kernel_initializer, "query")
+        self.query_dense.build(query_shape)
+        self.key_dense = self._dense("bse,ekh->bskh", (None, k, head_dim), kv_bias, self.kernel_initializer, "key")
+        self.key_dense.build(key_value_shape)
+        self.value_dense = self._dense("bse,ekh->bskh", (None, k, head_dim), kv_bias, self.kernel_initializer, "value")
+        self.value_dense.build(key_value_shape)
+        self.output_dense = self._dense(
+            "btnh,nho->bto",
+            (None, output_dim),
+            "o" if self.use_output_bias else None,
+            self.output_kernel_initializer or self.kernel_initializer,
+            "attention_output",
+        )
+        self.output_dense.build((query_shape[0], query_shape[1], n, head_dim))
+
+        if self.use_qk_norm:
+            self.query_norm = self._make_norm("query_norm")
+            self.query_norm.build((query_shape[0], query_shape[1], n, head_dim))
+            self.key_norm = self._make_norm("key_norm")
+            self.key_norm.build((key_value_shape[0], key_value_shape[1], k, head_dim))
+        if self.use_rotary_embedding:
+            self.rotary_embedding = RotaryEmbedding(
+                max_wavelength=self.rope_max_wavelength,
+                layout=self.rope_layout,
+                dtype=self.dtype_policy,
+                name="rotary_embedding",
+            )
+            self.rotary_embedding.build((query_shape[0], query_shape[1], n, head_dim))
+        self._head_dim = head_dim
+        self.built = True
+
+    # ------------------------------------------------------------------- call
+    def call(
+        self,
+        query,
+        key_value=None,
+        padding_mask=None,
+        attention_mask=None,
+        use_causal_mask=False,
+        attention_bias=None,
+        cache=None,
+        cache_update_index=None,
+        training=None,
+    ):
+        # Shapes: query (b, t, d) -> q (b, t, n, h); keys/values (b, s, k, h);
+        # cache (b, 2, max_len, k, h); scores (b, n, t, s).
+        self_attention = key_value is None
+        source = query if self_attention else key_value
+        if cache is not None and cache_update_index is None and self_attention:
+            raise ValueError(
+                "Self-attention with a `cache` needs `cache_update_index` (where the new "
+                "keys and values go). Received: cache_update_index=None."
+            )
+        start_index = 0 if cache_update_index is None else cache_update_index
+
+        q = self.query_dense(query)
+        if self.use_qk_norm:
+            q = self.query_norm(q)
+        if self.use_rotary_embedding and self_attention:
+            q = self.rotary_embedding(q, start_index=start_index)
+
+        if cache is not None and cache_update_index is None:
+            key, value = cache[:, 0, ...], cache[:, 1, ...]
+            new_cache = cache
+        else:
+            key = self.key_dense(source)
+            value = self.value_dense(source)
+            if self.use_qk_norm:
+                key = self.key_norm(key)
+            if self.use_rotary_embedding and self_attention:
+                key = self.rotary_embedding(key, start_index=start_index)
+            if cache is not None:
+                start = [0, cache_update_index, 0, 0]
+                key = ops.slice_update(cache[:, 0, ...], start, ops.cast(key, cache.dtype))
+                value = ops.slice_update(cache[:, 1, ...], start, ops.cast(value, cache.dtype))
+                new_cache = ops.stack([key, value], axis=1)
+                key = ops.cast(key, self.compute_dtype)
+                value = ops.cast(value, self.compute_dtype)
+
+        q_len, k_len = ops.shape(q)[1], ops.shape(key)[1]
+        mask = merge_masks(padding_mask, attention_mask)
+        is_causal = False
+        if cache is not None and cache_update_index is not None:
+            if use_causal_mask:
+                # Query i sits at cache_update_index + i; later slots are unfilled.
+                visible = causal_mask(q_len, k_len, offset=cache_update_index)
+            else:
+                filled = ops.arange(k_len, dtype="int32") < ops.cast(cache_update_index, "int32") + q_len
+                visible = ops.reshape(filled, (1, 1, -1))
+            mask = merge_masks(None, [mask, visible])
+        elif use_causal_mask:
+            if mask is None and attention_bias is None and self_attention:
+                is_causal = True  # lets the fused op pick a causal kernel
+            else:
+                mask = merge_masks(None, [mask, causal_mask(q_len, k_len)])
+
+        outputs = self._attend(q, key, value, mask, is_causal, attention_bias, training)
+        outputs = self.output_dense(outputs)
+        if cache is not None:
+            return outputs, new_cache
+        return outputs
+
+    def _attend(self, q, key, value, mask, is_causal, attention_bias, training):
+        """softmax(q k^T / sqrt(h) + bias, masked) v for grouped heads."""
+        scale = 1.0 / math.sqrt(self._head_dim)
+        if mask is not None:
+            mask = ops.expand_dims(mask, 1)  # (b|1, 1, t|1, s): shared by all heads
+        explicit = self._force_explicit_attention or (training and self.attention_dropout > 0)
+        if explicit:
+            outputs = self._explicit_attention(q, key, value, mask, is_causal, attention_bias, scale, training)
+        else:
+            if keras.backend.backend() == "tensorflow" and self._num_kv_heads == 1 and self.num_heads > 1:
+                key = ops.repeat(key, self.num_heads, axis=2)
+                value = ops.repeat(value, self.num_heads, axis=2)
+            bias, op_mask = None, mask
+            if attention_bias is not None:
+                bias = ops.cast(attention_bias, self.compute_dtype)
+                if mask is not None:
+                    # The fused op takes a mask or a bias, not both: fold the mask in.
+                    bias = ops.where(mask, bias, _large_negative(self.compute_dtype))
+                    op_mask = None
+            outputs = ops.dot_product_attention(
+                q, key, value, bias=bias, mask=op_mask, scale=scale, is_causal=is_causal
+            )
+        if mask is not None:
+            # Rows with no visible key: zeros instead of an average of masked values.
+            any_visible = ops.any(mask, axis=-1)  # (b|1, 1, t|1)
+            any_visible = ops.expand_dims(ops.transpose(any_visible, (0, 2, 1)), -1)
+            outputs = outputs * ops.cast(any_visible, outputs.dtype)
+        return outputs
+
+    def _explicit_attention(self, q, key, value, mask, is_causal, attention_bias, scale, training):
+        if self._groups > 1:
+            key = ops.repeat(key, self._groups, axis=2)
+            value = ops.repeat(value, self._groups, axis=2)
+        scores = ops.cast(ops.einsum("btnh,bsnh->bnts", q, key), "float32") * scale
+        if attention_bias is not None:
+            scores = scores + ops.cast(attention_bias, "float32")
+        if is_causal:
+            causal = ops.expand_dims(causal_mask(ops.shape(q)[1], ops.shape(key)[1]), 1)
+            mask = causal if mask is None else ops.logical_and(mask, causal)
+        if mask is not None:
+            scores = ops.where(mask, scores, _large_negative("float32"))
+        probs = ops.softmax(scores, axis=-1)
+        if training and self.attention_dropout > 0:
+            probs = keras.random.dropout(probs, self.attention_dropout, seed=self.seed_generator)
+        probs = ops.cast(probs, self.compute_dtype)
+        return ops.einsum("bnts,bsnh->btnh", probs, value)
+
+    # ------------------------------------------------------------ shapes etc.
+    def compute_output_shape(self, query_shape, key_value_shape=None, cache_shape=None):
+        output_shape = tuple(query_shape[:-1]) + (self.output_dim or query_shape[-1],)
+        if cache_shape is not None:
+            return output_shape, tuple(cache_shape)
+        return output_shape
+
+    def count_params_for(
+        self,
+        input_shape,
+        key_value_shape=None,
+        padding_mask_shape=None,
+        attention_mask_shape=None,
+        attention_bias_shape=None,
+        cache_shape=None,
+    ):
+        """Exact number of weights for a query shape (and key/value shape).
+
+        The shapes of masks, bias and cache are accepted (the test harness
+        passes every tensor input) and do not change the count.
+        """
+        query_width = int(input_shape[-1])
+        key_value_width = int((key_value_shape or input_shape)[-1])
+        head_dim = self._resolve_head_dim(query_width)
+        output_dim = self.output_dim or query_width
+        n, k = self.num_heads, self._num_kv_heads
+        total = query_width * n * head_dim + 2 * key_value_width * k * head_dim
+        total += n * head_dim * output_dim
+        if self.use_qkv_bias:
+            total += n * head_dim + 2 * k * head_dim
+        if self.use_output_bias:
+            total += output_dim
+        if self.use_qk_norm:
+            norm = self._make_norm("count")
+            total += norm.count_params_for((None, None, n, head_dim))
+            total += norm.count_params_for((None, None, k, head_dim))
+        return int(total)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "head_dim": self.head_dim,
+                "num_key_value_heads": self.num_key_value_heads,
+                "output_dim": self.output_dim,
+                "use_qkv_bias": self.use_qkv_bias,
+                "use_output_bias": self.use_output_bias,
+                "use_qk_norm": self.use_qk_norm,
+                "qk_norm": self.qk_norm,
+                "qk_norm_epsilon": self.qk_norm_epsilon,
+                "use_rotary_embedding": self.use_rotary_embedding,
+                "rope_layout": self.rope_layout,
+                "rope_max_wavelength": self.rope_max_wavelength,
+                "attention_dropout": self.attention_dropout,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "output_kernel_initializer": (
+                    None
+                    if self.output_kernel_initializer is None
+                    else keras.initializers.serialize(self.output_kernel_initializer)
+                ),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+def _large_negative(dtype):
+    """A finite stand-in for -inf: masked rows stay NaN-free."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    return -0.7 * (65504.0 if dtype == "float16" else 3.38953e38)

@@ -1,0 +1,184 @@
+"""Cross-backend parity: the same block, weights and input on every backend.
+
+The reference backend builds each registered block from its registry
+`example`, saves the weights (`.weights.h5`) and its output; every other
+backend, each in its own subprocess (never two backends in one process),
+rebuilds the block, loads those weights and computes the output on the same
+input. The parent process compares the outputs with NumPy only.
+
+Run it with `python tools/backend_parity.py` or `run_parity()`.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Dict, List, Optional
+
+import numpy as np
+
+BACKENDS = ("tensorflow", "torch", "jax")
+DEFAULT_TOLERANCE = 1e-5
+
+
+def _worker(mode: str, workdir: str, names: Optional[List[str]]) -> None:
+    """Runs inside one backend's process: save (reference) or load weights, write outputs."""
+    import keras
+
+    import dlzoo
+    from dlzoo.registry import BLOCKS
+    from dlzoo.testing.test_case import _first, make_input, model_feed, wrap_in_model
+
+    backend = keras.backend.backend()
+    results = {}
+    errors = {}
+    entries = [e for e in BLOCKS.entries() if e.example and (not names or e.name in names)]
+    for entry in entries:
+        try:
+            example = entry.example
+            keras.utils.set_random_seed(0)
+            layer = entry.obj(**example.get("init_kwargs", {}))
+            data = make_input(_as_spec(example["inputs"]), seed=0)
+            call_kwargs = dict(example.get("call_kwargs", {}))
+            call_kwargs.setdefault("training", False) if _accepts_training(layer) else None
+            model, _ = wrap_in_model(layer, data, call_kwargs)
+            weights_path = os.path.join(workdir, f"{entry.name}.weights.h5")
+            if mode == "save":
+                model.save_weights(weights_path)
+            else:
+                model.load_weights(weights_path)
+            out = _first(model(model_feed(data)))
+            results[entry.name] = keras.ops.convert_to_numpy(keras.ops.cast(out, "float32"))
+        except Exception as exc:  # reported per block, never hides the others
+            errors[entry.name] = f"{type(exc).__name__}: {exc}"[:500]
+    np.savez(os.path.join(workdir, f"outputs_{backend}.npz"), **results)
+    with open(os.path.join(workdir, f"errors_{backend}.json"), "w") as f:
+        json.dump(errors, f, indent=1)
+
+
+def _as_spec(spec):
+    """JSON-friendly example specs: lists of ints are shapes."""
+    if isinstance(spec, list) and all(isinstance(v, int) for v in spec):
+        return tuple(spec)
+    if isinstance(spec, dict) and "shape" not in spec:
+        return {k: _as_spec(v) for k, v in spec.items()}
+    if isinstance(spec, dict):
+        return dict(spec, shape=tuple(spec["shape"]))
+    return spec
+
+
+def _accepts_training(layer) -> bool:
+    import inspect
+
+    return "training" in inspect.signature(layer.call).parameters
+
+
+def _run_backend(backend: str, mode: str, workdir: str, names: Optional[List[str]], timeout: int) -> None:
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, "-m", "dlzoo.testing.parity", "--worker", mode, "--workdir", workdir]
+    if names:
+        cmd += ["--names", ",".join(names)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"parity worker for {backend} failed:\n{proc.stderr[-3000:]}")
+
+
+def run_parity(
+    reference: str = "tensorflow",
+    backends=BACKENDS,
+    names: Optional[List[str]] = None,
+    timeout: int = 900,
+) -> Dict[str, dict]:
+    """Compare every registered block's output across backends.
+
+    Args:
+        reference: str. Backend that creates and saves the weights.
+        backends: iterable of str. Backends to compare with the reference.
+        names: list of str. Only these blocks (default: every block with an example).
+        timeout: int. Seconds allowed per backend subprocess.
+
+    Returns:
+        `{block: {"tolerance": t, "<ref>-><backend>": max_abs_diff or error, ...}}`.
+    """
+    from dlzoo.registry import BLOCKS, _ensure_blocks_loaded
+
+    _ensure_blocks_loaded()
+    with tempfile.TemporaryDirectory(prefix="dlzoo-parity-") as workdir:
+        _run_backend(reference, "save", workdir, names, timeout)
+        outputs = {reference: dict(np.load(os.path.join(workdir, f"outputs_{reference}.npz")))}
+        errors = {reference: json.load(open(os.path.join(workdir, f"errors_{reference}.json")))}
+        for backend in backends:
+            if backend == reference:
+                continue
+            _run_backend(backend, "load", workdir, names, timeout)
+            outputs[backend] = dict(np.load(os.path.join(workdir, f"outputs_{backend}.npz")))
+            errors[backend] = json.load(open(os.path.join(workdir, f"errors_{backend}.json")))
+    report = {}
+    for entry in BLOCKS.entries():
+        if not entry.example or (names and entry.name not in names):
+            continue
+        row = {"tolerance": entry.metadata.get("parity_tolerance", DEFAULT_TOLERANCE)}
+        for backend in backends:
+            if backend == reference:
+                continue
+            key = f"{reference}->{backend}"
+            err = errors[reference].get(entry.name) or errors[backend].get(entry.name)
+            if err:
+                row[key] = err
+                continue
+            a, b = outputs[reference][entry.name], outputs[backend][entry.name]
+            row[key] = float(np.max(np.abs(a - b))) if a.shape == b.shape else f"shape {a.shape} vs {b.shape}"
+        report[entry.name] = row
+    return report
+
+
+def failures(report: Dict[str, dict]) -> List[str]:
+    """Human-readable lines for every block over its tolerance or in error."""
+    bad = []
+    for name, row in report.items():
+        for key, value in row.items():
+            if key == "tolerance":
+                continue
+            if not isinstance(value, float) or value > row["tolerance"]:
+                bad.append(f"{name} {key}: {value} (tolerance {row['tolerance']})")
+    return bad
+
+
+def format_table(report: Dict[str, dict]) -> str:
+    pairs = sorted({k for row in report.values() for k in row if k != "tolerance"})
+    lines = ["| block | " + " | ".join(pairs) + " | tolerance |", "|---" * (len(pairs) + 2) + "|"]
+    for name, row in sorted(report.items()):
+        cells = [f"{row[p]:.2e}" if isinstance(row.get(p), float) else str(row.get(p)) for p in pairs]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {row['tolerance']:.0e} |")
+    worst = []
+    for p in pairs:
+        values = [(row[p], n) for n, row in report.items() if isinstance(row.get(p), float)]
+        if values:
+            v, n = max(values)
+            worst.append(f"worst {p}: {n} ({v:.2e})")
+    return "\n".join(lines + [""] + worst)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--worker", choices=["save", "load"])
+    parser.add_argument("--workdir")
+    parser.add_argument("--names", default="")
+    parser.add_argument("--reference", default="tensorflow")
+    args = parser.parse_args(argv)
+    names = [n for n in args.names.split(",") if n] or None
+    if args.worker:
+        _worker(args.worker, args.workdir, names)
+        return 0
+    report = run_parity(reference=args.reference, names=names)
+    print(format_table(report))
+    bad = failures(report)
+    for line in bad:
+        print("FAIL", line)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

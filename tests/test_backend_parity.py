@@ -1,0 +1,20 @@
+"""Every registered block gives the same output on tensorflow, torch and jax.
+
+The comparison spawns one subprocess per backend itself, so it runs in one
+backend's suite only (jax's, the fastest to start), not three times.
+"""
+
+import os
+
+import pytest
+
+from dlzoo.testing import parity
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "tensorflow") != "jax", reason="runs once, in the jax suite")
+def test_all_blocks_agree_across_backends():
+    report = parity.run_parity(reference="tensorflow")
+    assert len(report) >= 18, sorted(report)
+    print("\n" + parity.format_table(report))
+    assert parity.failures(report) == []
