@@ -27,7 +27,7 @@ def modulate(x, shift, scale):
     """
     shift = _expand_like(shift, x)
     scale = _expand_like(scale, x)
-    return x * (1.0 + scale) + shift
+    return ops.add(ops.multiply(x, ops.add(1.0, scale)), shift)
 
 
 def _expand_like(t, x):

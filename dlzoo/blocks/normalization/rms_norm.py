@@ -45,6 +45,9 @@ class RMSNorm(keras.layers.Layer):
 
     def __init__(self, epsilon=1e-6, axis=-1, **kwargs):
         super().__init__(**kwargs)
+        # Keep float32 inputs as they are under mixed precision: the statistic is
+        # computed in float32 and only the output is cast to the compute dtype.
+        self.autocast = False
         self.epsilon = check_float("epsilon", epsilon, min_value=0.0)
         self.axis = check_int("axis", axis)
 

@@ -110,7 +110,7 @@ class AdaLNZeroTest(TestCase):
         norm = LayerNorm()
         sublayer = keras.layers.Dense(hidden_dim)
         shift, scale, gate = AdaLNZero(hidden_dim=hidden_dim)(c)
-        y = x + gate * sublayer(modulate(norm(x), shift, scale))
+        y = keras.ops.add(x, gate * sublayer(modulate(norm(x), shift, scale)))
         self.assertAllClose(y, x, atol=0)
 
     def test_count_params_for(self):
