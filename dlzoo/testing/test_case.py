@@ -4,6 +4,7 @@ Modelled on the checks of `keras.src.testing.TestCase.run_layer_test` (which is
 private, so not imported): one call runs every generic check a block must pass.
 """
 
+import inspect
 import json
 import os
 import tempfile
@@ -275,7 +276,9 @@ class TestCase(unittest.TestCase):
             sym_out = sym_layer(_symbolic(positional), **_symbolic(tensor_kwargs), **call_kwargs)
             self.assertEqual(tuple(_first(sym_out).shape), tuple(primary.shape))
             if not tensor_kwargs and _overrides(cls, "compute_output_shape"):
-                shape = sym_layer.compute_output_shape(_shape_of(positional))
+                accepted = inspect.signature(sym_layer.compute_output_shape).parameters
+                extra = {k: v for k, v in call_kwargs.items() if k in accepted}
+                shape = sym_layer.compute_output_shape(_shape_of(positional), **extra)
                 shape = _first(shape) if isinstance(shape, (list, dict)) or (
                     isinstance(shape, tuple) and shape and isinstance(shape[0], tuple)
                 ) else shape

@@ -76,8 +76,8 @@ class LearnedPositionEmbedding(keras.layers.Layer):
                     f"max_sequence_length={self.max_sequence_length}. "
                     f"Received: start_index={start_index}, seq_len={seq_len}."
                 )
-        hidden_dim = self.embeddings.shape[-1]
-        table = ops.slice(self.embeddings, (start_index, 0), (seq_len, hidden_dim))
+        embeddings = ops.convert_to_tensor(self.embeddings)
+        table = ops.slice(embeddings, (start_index, 0), (seq_len, embeddings.shape[-1]))
         return ops.cast(ops.broadcast_to(table, ops.shape(inputs)), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
