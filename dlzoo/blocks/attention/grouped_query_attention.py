@@ -219,9 +219,11 @@ class GroupedQueryAttention(keras.layers.Layer):
     def _fresh(initializer):
         # A Keras initializer object fixes its seed when it is created, so one
         # object shared by q, k and v would give them identical kernels.
+        # (from_config, not serialize/deserialize: Keras' serializer probes for,
+        # and so imports, TensorFlow on every backend.)
         if initializer is None:
             return None
-        return keras.initializers.get(keras.initializers.serialize(initializer))
+        return initializer.__class__.from_config(initializer.get_config())
 
     def _dense(self, equation, output_shape, bias_axes, kernel_initializer, name):
         return keras.layers.EinsumDense(
