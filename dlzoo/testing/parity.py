@@ -27,8 +27,9 @@ def _worker(mode: str, workdir: str, names: Optional[List[str]]) -> None:
     """Runs inside one backend's process: save (reference) or load weights, write outputs."""
     import keras
 
-    import dlzoo
     from dlzoo.registry import BLOCKS
+
+    _load_all_blocks()
     from dlzoo.testing.test_case import _first, make_input, model_feed, wrap_in_model
 
     backend = keras.backend.backend()
@@ -56,6 +57,18 @@ def _worker(mode: str, workdir: str, names: Optional[List[str]]) -> None:
     np.savez(os.path.join(workdir, f"outputs_{backend}.npz"), **results)
     with open(os.path.join(workdir, f"errors_{backend}.json"), "w") as f:
         json.dump(errors, f, indent=1)
+
+
+def _load_all_blocks() -> None:
+    """Register every block: the library's, the model families' and the extensions'."""
+    from dlzoo.registry import _ensure_blocks_loaded
+
+    _ensure_blocks_loaded()
+    try:
+        from dlzoo.builder import _ensure_loaded
+    except ImportError:
+        return
+    _ensure_loaded()
 
 
 def _as_spec(spec):
@@ -102,9 +115,9 @@ def run_parity(
     Returns:
         `{block: {"tolerance": t, "<ref>-><backend>": max_abs_diff or error, ...}}`.
     """
-    from dlzoo.registry import BLOCKS, _ensure_blocks_loaded
+    from dlzoo.registry import BLOCKS
 
-    _ensure_blocks_loaded()
+    _load_all_blocks()
     with tempfile.TemporaryDirectory(prefix="dlzoo-parity-") as workdir:
         _run_backend(reference, "save", workdir, names, timeout)
         outputs = {reference: dict(np.load(os.path.join(workdir, f"outputs_{reference}.npz")))}
@@ -127,6 +140,9 @@ def run_parity(
             err = errors[reference].get(entry.name) or errors[backend].get(entry.name)
             if err:
                 row[key] = err
+                continue
+            if entry.name not in outputs[reference] or entry.name not in outputs[backend]:
+                row[key] = "not run in a worker"
                 continue
             a, b = outputs[reference][entry.name], outputs[backend][entry.name]
             row[key] = float(np.max(np.abs(a - b))) if a.shape == b.shape else f"shape {a.shape} vs {b.shape}"
