@@ -1,0 +1,754 @@
+"""Running experiments: run directories, training each run (in its own process), resuming.
+
+`run_experiment` loads and checks the composition file, then for each run:
+
+* a finished run (its `summary.json` says `"finished"`) is skipped;
+* an interrupted run (its directory exists, no finished summary) is resumed:
+  finished folds are kept, the interrupted fold restarts from its last
+  finished epoch (`keras.callbacks.BackupAndRestore`);
+* a new run gets `<output_dir>/<run_id>/` with `config.yaml` (the resolved
+  run config, itself a composition file) and `run.json`.
+
+Each run executes in a subprocess with `KERAS_BACKEND` set to the run's
+backend (`python -m dlzoo.experiments.worker RUN_DIR`), unless it can run in
+this process (`isolate="auto"`: a single run whose backend is the current
+one; `"never"`: always here, which needs matching backends).
+
+A run directory holds:
+
+    config.yaml            resolved run config (re-runnable: dlzoo run config.yaml)
+    run.json               run id, hash, choices, status, times
+    environment.json       versions, git commit + dirty flag, hardware, seed
+    data_fingerprint.json  sha256 of the split indices, the data files and the arrays
+    splits.npz             the split (and fold) indices
+    model.json             the builder's resolved model config
+    analysis.json          parameters per block, memory estimate, FLOPs per example
+    summary.json           final metrics (mean and std over folds), times, params
+    [fold_<k>/]            one per fold with cross-validation, else in the run directory:
+        history.csv        one row per epoch
+        tensorboard/       TensorBoard event files
+        checkpoints/best.keras, checkpoints/last.keras
+        predictions.npz    test-split (else validation) indices, targets and predictions
+        transforms.json    fitted transform state (e.g. the concept normalizer)
+        fold_summary.json
+"""
+
+import copy
+import dataclasses
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from dlzoo.experiments import callbacks as CB
+from dlzoo.experiments import components as C
+from dlzoo.experiments import splitting
+from dlzoo.experiments.schema import Experiment, RunSpec, load_experiment
+
+FINISHED = "finished"
+CONFIG_FILE = "config.yaml"
+
+
+def _log(message: str, quiet: bool = False) -> None:
+    if not quiet:
+        print(message, flush=True)
+
+
+def dump_yaml(data: Dict[str, Any], path: str, header: Optional[str] = None) -> None:
+    import yaml
+
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        if header:
+            f.write("".join(f"# {line}\n" for line in header.splitlines()))
+        yaml.safe_dump(data, f, sort_keys=False, default_flow_style=None, width=120)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------- directories
+def run_status(run_dir: str) -> Optional[str]:
+    summary = CB.read_json(os.path.join(run_dir, "summary.json"))
+    if summary is not None:
+        return summary.get("status")
+    info = CB.read_json(os.path.join(run_dir, "run.json"))
+    if info is not None:
+        return info.get("status", "created")
+    return None
+
+
+def _same_run(run_dir: str, spec: RunSpec) -> bool:
+    info = CB.read_json(os.path.join(run_dir, "run.json"))
+    return info is not None and info.get("digest") == spec.digest
+
+
+def prepare_run_dir(output_dir: str, spec: RunSpec, rerun: bool = False, plugins: Sequence[str] = ()) -> str:
+    """The run's directory: the existing one (to skip or resume) or a new one (never overwriting)."""
+    base = os.path.join(output_dir, spec.run_id)
+    n = 1
+    while True:
+        candidate = base if n == 1 else f"{base}-{n}"
+        if not os.path.exists(candidate):
+            break
+        if _same_run(candidate, spec) and not rerun and run_status(candidate) is not None:
+            # The same run: skip it if finished, resume it otherwise. With several
+            # copies (reruns), the newest one counts.
+            newer = f"{base}-{n + 1}"
+            if not (os.path.exists(newer) and _same_run(newer, spec)):
+                return candidate
+        n += 1
+    os.makedirs(candidate, exist_ok=True)
+    dump_yaml(
+        spec.config,
+        os.path.join(candidate, CONFIG_FILE),
+        header=f"Resolved config of run {os.path.basename(candidate)} (a composition file: dlzoo run {CONFIG_FILE}).",
+    )
+    CB.write_json(
+        os.path.join(candidate, "run.json"),
+        {
+            "run_id": os.path.basename(candidate),
+            "experiment": spec.config["name"],
+            "digest": spec.digest,
+            "index": spec.index,
+            "choices": spec.choices,
+            "backend": spec.backend,
+            "plugins": list(plugins),
+            "status": "created",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        },
+    )
+    return candidate
+
+
+def _update_run_json(run_dir: str, **fields) -> None:
+    path = os.path.join(run_dir, "run.json")
+    info = CB.read_json(path) or {}
+    info.update(fields)
+    CB.write_json(path, info)
+
+
+def write_experiment_index(experiment: Experiment, output_dir: str) -> None:
+    """`experiment.yaml` (the composition after overrides) and `experiment.json` (every run)."""
+    os.makedirs(output_dir, exist_ok=True)
+    index_path = os.path.join(output_dir, "experiment.json")
+    index = CB.read_json(index_path) or {"name": experiment.name, "runs": {}}
+    index["name"] = experiment.name
+    index["file"] = os.path.abspath(experiment.file) if experiment.file != "<config>" else None
+    index["dimensions"] = experiment.dimensions
+    for spec in experiment.runs:
+        index["runs"][spec.run_id] = {"index": spec.index, "digest": spec.digest, "choices": spec.choices}
+    CB.write_json(index_path, index)
+    dump_yaml(experiment.raw, os.path.join(output_dir, "experiment.yaml"), header="The composition file as run (overrides applied).")
+
+
+# ------------------------------------------------------------------ driver
+def run_experiment(
+    source: Any,
+    overrides: Sequence[str] = (),
+    plugins: Sequence[str] = (),
+    output_dir: Optional[str] = None,
+    only: Optional[Sequence[str]] = None,
+    quiet: bool = False,
+    isolate: str = "auto",
+    rerun: bool = False,
+) -> List[Dict[str, Any]]:
+    """Run (or resume) every selected run of a composition file; returns their summaries.
+
+    Args:
+        source: composition file path or mapping.
+        overrides: `key=value` strings.
+        plugins: modules to import (they register components).
+        output_dir: root of the run directories (default: the file's
+            `output_dir`, else `runs/<name>`).
+        only: run ids, hash prefixes or indices to run (default: all).
+        quiet: no progress output.
+        isolate: `"auto"`, `"always"` (a subprocess per run) or `"never"`.
+        rerun: run finished runs again, in new directories.
+    """
+    experiment = load_experiment(source, overrides=overrides, plugins=plugins, output_dir=output_dir)
+    selected = experiment.select(only)
+    out = experiment.output_dir
+    write_experiment_index(experiment, out)
+    import keras
+
+    here = keras.backend.backend()
+    summaries = []
+    total = len(selected)
+    _log(f"experiment {experiment.name}: {total} run(s) -> {out}", quiet)
+    for position, spec in enumerate(selected, 1):
+        run_dir = prepare_run_dir(out, spec, rerun=rerun, plugins=plugins)
+        status = run_status(run_dir)
+        label = f"[{position}/{total}] {os.path.basename(run_dir)}"
+        if status == FINISHED:
+            summary = CB.read_json(os.path.join(run_dir, "summary.json"))
+            _log(f"{label}: finished before, skipped ({format_metrics(summary)})", quiet)
+            summaries.append(summary)
+            continue
+        if status not in (None, "created"):
+            _log(f"{label}: resuming ({status})", quiet)
+        else:
+            _log(f"{label}: {spec.backend}", quiet)
+        in_process = isolate == "never" or (isolate == "auto" and total == 1 and spec.backend == here)
+        if in_process and spec.backend != here:
+            raise ValueError(
+                f"Run {spec.run_id} needs backend {spec.backend!r} but this process runs {here!r}; "
+                "use isolate='always' (the default 'auto' starts a subprocess)."
+            )
+        start = time.perf_counter()
+        if in_process:
+            summary = execute_run(run_dir, quiet=quiet, plugins=plugins)
+        else:
+            summary = execute_in_subprocess(run_dir, spec.backend, quiet=quiet, plugins=plugins)
+        _log(f"{label}: done in {time.perf_counter() - start:.1f} s: {format_metrics(summary)}", quiet)
+        summaries.append(summary)
+    return summaries
+
+
+def format_metrics(summary: Optional[Dict[str, Any]], limit: int = 4) -> str:
+    if not summary:
+        return "no summary"
+    metrics = summary.get("metrics") or {}
+    names = [n for n in metrics if n.startswith(("test_", "val_"))][:limit]
+    parts = []
+    for name in names:
+        m = metrics[name]
+        parts.append(f"{name}={m['mean']:.4g}" + (f"±{m['std']:.2g}" if m.get("n", 1) > 1 else ""))
+    return ", ".join(parts) or "no metrics"
+
+
+def execute_in_subprocess(run_dir: str, backend: str, quiet: bool = False, plugins: Sequence[str] = ()) -> Dict[str, Any]:
+    """Run one run in a fresh Python with `KERAS_BACKEND=backend`; its output is shown and kept in `output.log`."""
+    env = dict(os.environ)
+    env["KERAS_BACKEND"] = backend
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    # The parent's source tree first, so a checkout runs its own dlzoo.
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    command = [sys.executable, "-m", "dlzoo.experiments.worker", run_dir]
+    if quiet:
+        command.append("--quiet")
+    for module in plugins:
+        command += ["--plugins", module]
+    log_path = os.path.join(run_dir, "output.log")
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            for chunk in iter(lambda: process.stdout.read1(4096), b""):
+                log.write(chunk)
+                log.flush()
+                if not quiet:
+                    sys.stdout.buffer.write(chunk)
+                    sys.stdout.flush()
+            code = process.wait()
+        except KeyboardInterrupt:
+            process.terminate()
+            process.wait()
+            raise
+    if code != 0:
+        raise RuntimeError(f"Run {os.path.basename(run_dir)} failed (exit code {code}); see {log_path}.")
+    summary = CB.read_json(os.path.join(run_dir, "summary.json"))
+    if summary is None:
+        raise RuntimeError(f"Run {os.path.basename(run_dir)} wrote no summary.json; see {log_path}.")
+    return summary
+
+
+# ----------------------------------------------------------- one run, here
+def load_run_config(run_dir: str) -> Dict[str, Any]:
+    import yaml
+
+    with open(os.path.join(run_dir, CONFIG_FILE), "r", encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+@dataclasses.dataclass
+class Prepared:
+    """Data of one run after loading and splitting (before the transforms)."""
+
+    data: Any
+    splits: Dict[str, np.ndarray]
+    folds: List[Dict[str, np.ndarray]]
+
+
+def prepare_data(config: Dict[str, Any]) -> Prepared:
+    from dlzoo.experiments.datasets import Data
+
+    data = C.make("dataset", config["data"]["dataset"])
+    if not isinstance(data, Data):
+        raise TypeError(
+            f"The dataset {config['data']['dataset']!r} must return a dlzoo.experiments.Data. "
+            f"Received: {type(data).__name__}."
+        )
+    split = config["data"]["split"]
+    labels = data.stratify_labels if split["stratify"] else None
+    if split["stratify"] and labels is None and data.groups is None:
+        raise ValueError("data.split.stratify=true needs class labels (1-D integer y, or the dataset's `labels`).")
+    if data.splits:
+        splits = {name: np.asarray(data.splits.get(name, []), dtype="int64") for name in ("train", "validation", "test")}
+        if len(splits["validation"]) == 0 and config["data"]["cv"] is None and split["validation"] > 0:
+            inner = splitting.split_indices(
+                len(splits["train"]), validation=split["validation"] / (1 - split["test"]) if split["test"] < 1 else 0.0,
+                test=0.0, seed=split["seed"],
+                labels=None if labels is None else labels[splits["train"]],
+                groups=None if data.groups is None else data.groups[splits["train"]], shuffle=split["shuffle"],
+            )
+            splits["validation"] = splits["train"][inner["validation"]]
+            splits["train"] = splits["train"][inner["train"]]
+    else:
+        splits = splitting.split_indices(
+            len(data),
+            validation=0.0 if config["data"]["cv"] else split["validation"],
+            test=split["test"],
+            seed=split["seed"],
+            labels=labels,
+            groups=data.groups,
+            shuffle=split["shuffle"],
+        )
+    cv = config["data"]["cv"]
+    if cv:
+        pool = np.sort(np.concatenate([splits["train"], splits["validation"]]))
+        folds = [
+            {"train": train, "validation": val, "test": splits["test"]}
+            for train, val in splitting.kfold_indices(pool, cv, seed=split["seed"], labels=labels, groups=data.groups)
+        ]
+    else:
+        folds = [dict(splits)]
+    return Prepared(data=data, splits=splits, folds=folds)
+
+
+def fingerprint(prepared: Prepared) -> Dict[str, Any]:
+    from dlzoo.experiments.datasets import file_hash
+
+    files = {}
+    for path in prepared.data.files:
+        if os.path.isfile(path):
+            files[path] = file_hash(path)
+    split_hashes = {name: splitting.indices_hash({name: idx}) for name, idx in prepared.splits.items()}
+    fold_hashes = [splitting.indices_hash(f) for f in prepared.folds]
+    everything = {**prepared.splits, **{f"fold_{k}_{n}": v for k, f in enumerate(prepared.folds) for n, v in f.items()}}
+    return {
+        "indices_sha256": splitting.indices_hash(everything),
+        "splits": {name: {"count": int(len(idx)), "sha256": split_hashes[name]} for name, idx in prepared.splits.items()},
+        "folds": [{"train": int(len(f["train"])), "validation": int(len(f["validation"])), "sha256": h}
+                  for f, h in zip(prepared.folds, fold_hashes)],
+        "files": files,
+        "content_sha256": prepared.data.content_hash(),
+        "data": prepared.data.describe(),
+    }
+
+
+def _save_splits(path: str, prepared: Prepared) -> None:
+    arrays = {f"{name}": idx for name, idx in prepared.splits.items()}
+    if len(prepared.folds) > 1:
+        for k, fold in enumerate(prepared.folds):
+            arrays[f"fold_{k}_train"] = fold["train"]
+            arrays[f"fold_{k}_validation"] = fold["validation"]
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def apply_transforms(config: Dict[str, Any], train, others: Dict[str, Any]):
+    """Fit the transforms on `train`, apply them to `train` and every split in `others`."""
+    states = []
+    for spec in config["data"]["transforms"]:
+        transform = C.make("transform", spec)
+        transform.fit(train)
+        train = transform.apply(train)
+        others = {k: (transform.apply(v) if v is not None else None) for k, v in others.items()}
+        name = spec if isinstance(spec, str) else spec["name"]
+        states.append({"name": name, "state": transform.state() if hasattr(transform, "state") else {}})
+    train = train.finalize()
+    others = {k: (v.finalize() if v is not None else None) for k, v in others.items()}
+    return train, others, states
+
+
+def execute_run(run_dir: str, quiet: bool = False, plugins: Sequence[str] = ()) -> Dict[str, Any]:
+    """Train, evaluate and record one run in this process (its backend must be the current one)."""
+    import keras
+
+    from dlzoo import builder
+    from dlzoo.experiments import environment
+    from dlzoo.experiments.schema import load_plugins
+
+    config = load_run_config(run_dir)
+    run_info = CB.read_json(os.path.join(run_dir, "run.json")) or {}
+    load_plugins(list(plugins) + list(run_info.get("plugins") or []) + list(config.get("plugins") or []))
+    C.ensure_builtins()
+    backend = keras.backend.backend()
+    if config["backend"] != backend:
+        raise ValueError(
+            f"Run {os.path.basename(run_dir)} is configured for backend {config['backend']!r} but this process "
+            f"runs {backend!r}. Start it with KERAS_BACKEND={config['backend']}."
+        )
+    seed = int(config["seed"])
+    started = time.perf_counter()
+    _update_run_json(run_dir, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), pid=os.getpid())
+    CB.write_json(os.path.join(run_dir, "environment.json"), environment.capture(seed))
+
+    keras.utils.set_random_seed(seed)
+    prepared = prepare_data(config)
+    CB.write_json(os.path.join(run_dir, "data_fingerprint.json"), fingerprint(prepared))
+    _save_splits(os.path.join(run_dir, "splits.npz"), prepared)
+
+    model_config = builder.resolve(
+        config["model"]["name"], extensions=config["model"]["extensions"] or None, **(config["model"]["params"] or {})
+    )
+    CB.write_json(os.path.join(run_dir, "model.json"), model_config)
+
+    fold_results = []
+    k = len(prepared.folds)
+    for fold in range(k):
+        fold_dir = run_dir if k == 1 else os.path.join(run_dir, f"fold_{fold}")
+        os.makedirs(fold_dir, exist_ok=True)
+        done = CB.read_json(os.path.join(fold_dir, "fold_summary.json"))
+        if done is not None and done.get("status") == FINISHED:
+            _log(f"  fold {fold + 1}/{k}: finished before", quiet or k == 1)
+            fold_results.append(done)
+            continue
+        if k > 1:
+            _log(f"  fold {fold + 1}/{k}", quiet)
+        result = train_fold(config, model_config, prepared, fold, fold_dir, seed + fold, quiet=quiet,
+                            analyze=(fold == 0 and config["training"]["analysis"]), run_dir=run_dir)
+        fold_results.append(result)
+
+    summary = summarize(config, run_dir, fold_results, model_config, time.perf_counter() - started)
+    CB.write_json(os.path.join(run_dir, "summary.json"), summary)
+    _update_run_json(run_dir, status=FINISHED, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    return summary
+
+
+def _as_inputs(model, x):
+    """Map data `x` onto the model's inputs (a single array -> the single named input)."""
+    structure = model.input
+    if isinstance(structure, dict):
+        names = list(structure)
+        if isinstance(x, dict):
+            missing = [n for n in names if n not in x]
+            if missing:
+                raise ValueError(f"The data has no input(s) {missing} for the model. Data inputs: {sorted(x)}; model inputs: {names}.")
+            return {n: x[n] for n in names}
+        if len(names) == 1:
+            return {names[0]: x}
+        raise ValueError(f"The model takes several inputs {names}; the dataset must give x as a dict with those keys.")
+    return x
+
+
+def _output_names(model) -> Optional[List[str]]:
+    return list(model.output) if isinstance(model.output, dict) else None
+
+
+def build_losses(config: Dict[str, Any], model):
+    """`(loss, extra_metrics)` for `model.compile` from the composition's losses."""
+    from dlzoo.experiments.builtins import LossComponent, WeightedSumLoss, as_loss_object
+
+    specs = config["losses"] if isinstance(config["losses"], list) else [config["losses"]]
+    grouped: Dict[Optional[str], List[Any]] = {}
+    for spec in specs:
+        name, options, reserved = C.split_spec("loss", spec)
+        loss = C.make("loss", spec)
+        grouped.setdefault(reserved.get("output"), []).append((name, loss, float(reserved.get("weight", 1.0))))
+    outputs = _output_names(model)
+    if outputs is None and any(o is not None for o in grouped):
+        raise ValueError("The model has a single output: set `output: null` on every loss.")
+
+    def combine(items):
+        if len(items) == 1 and items[0][2] == 1.0:
+            return items[0][1], []
+        combined = WeightedSumLoss([l for _, l, _ in items], [w for _, _, w in items])
+        names = [n for n, _, _ in items]
+        unique = [n if names.count(n) == 1 else f"{n}_{i}" for i, n in enumerate(names)]
+        extra = [LossComponent(as_loss_object(l), name=u) for u, (_, l, _) in zip(unique, items)] if len(items) > 1 else []
+        return combined, extra
+
+    if outputs is None:
+        loss, extra = combine(grouped[None])
+        return loss, extra
+    losses, extras = {}, {}
+    for output, items in grouped.items():
+        key = output if output is not None else outputs[0]
+        losses[key], extras[key] = combine(items)
+    return losses, extras
+
+
+def build_metrics(config: Dict[str, Any], model, extra):
+    outputs = _output_names(model)
+    per_output: Dict[Optional[str], List[Any]] = {}
+    for spec in config["metrics"] if isinstance(config["metrics"], list) else [config["metrics"]]:
+        name, options, reserved = C.split_spec("metric", spec)
+        source, _ = C.lookup("metric", name, has_options=bool(options))
+        metric = name if (source != "dlzoo" and not options) else C.make("metric", spec)
+        per_output.setdefault(reserved.get("output"), []).append(metric)
+    if outputs is None:
+        return (per_output.get(None, []) + list(extra)) or None
+    metrics = {}
+    for output, items in per_output.items():
+        metrics.setdefault(output or outputs[0], []).extend(items)
+    for output, items in (extra or {}).items():
+        metrics.setdefault(output, []).extend(items)
+    return metrics or None
+
+
+class ScaledRegularizer:
+    """`weight * base(variable)`: a regularizer with a weight (set on variables after build)."""
+
+    def __init__(self, base, weight):
+        self.base = base
+        self.weight = float(weight)
+
+    def __call__(self, x):
+        return self.weight * self.base(x)
+
+
+def apply_regularizer(config: Dict[str, Any], model) -> List[str]:
+    """Attach the composition's regularizer to the chosen trainable variables; returns their paths."""
+    spec = config.get("regularizer")
+    if spec is None:
+        return []
+    name, options, reserved = C.split_spec("regularizer", spec)
+    source, obj = C.lookup("regularizer", name, has_options=True)
+    if source == "keras" and not options:
+        # Keras' L1/L2/L1L2 take their factor as an option; the weight is the factor.
+        accepted, _ = C.accepted_options(obj)
+        options = {k: 1.0 for k in ("l1", "l2") if k in (accepted or [])}
+    base = C.make("regularizer", dict({"name": name}, **options))
+    weight = float(reserved.get("weight", 1.0))
+    pattern = reserved.get("variables")
+    chosen = []
+    for variable in model.trainable_variables:
+        if pattern is not None:
+            if not fnmatch.fnmatchcase(variable.path, pattern):
+                continue
+        elif len(variable.shape) < 2:
+            continue
+        variable.regularizer = ScaledRegularizer(base, weight)
+        chosen.append(variable.path)
+    return chosen
+
+
+def build_optimizer(config: Dict[str, Any], total_steps: int):
+    spec = copy.deepcopy(config["optimizer"])
+    spec = {"name": spec} if isinstance(spec, str) else spec
+    schedule_spec = config.get("schedule")
+    if schedule_spec is not None:
+        name, options, _ = C.split_spec("schedule", schedule_spec)
+        _, obj = C.lookup("schedule", name, has_options=True)
+        accepted, _ = C.accepted_options(obj)
+        accepted = accepted or []
+        extra = {}
+        if "initial_learning_rate" in accepted and "initial_learning_rate" not in options:
+            extra["initial_learning_rate"] = float(spec.get("learning_rate", 1e-3))
+        for key in ("decay_steps", "first_decay_steps"):
+            if key in accepted and key not in options:
+                extra[key] = max(1, int(total_steps))
+        spec["learning_rate"] = C.make("schedule", schedule_spec, **extra)
+    return C.make("optimizer", spec)
+
+
+def _tensorboard_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None and importlib.util.find_spec("tensorboard") is not None
+
+
+def _backup_epoch(backup_dir: str) -> int:
+    meta = CB.read_json(os.path.join(backup_dir, "training_metadata.json"))
+    if meta is None or not os.path.exists(os.path.join(backup_dir, "latest.weights.h5")):
+        return 0
+    return int(meta.get("epoch", 0))
+
+
+def _evaluate(model, x, y, sw, batch_size) -> Dict[str, float]:
+    if x is None:
+        return {}
+    result = model.evaluate(x, y, sample_weight=sw, batch_size=batch_size, verbose=0, return_dict=True)
+    return {k: float(v) for k, v in result.items()}
+
+
+def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: str, seed: int,
+               quiet: bool = False, analyze: bool = False, run_dir: Optional[str] = None) -> Dict[str, Any]:
+    """Train and evaluate one fold (or the single split) in `fold_dir`; resumable."""
+    import keras
+
+    from dlzoo import builder
+
+    indices = prepared.folds[fold]
+    data = prepared.data
+    train = data.take(indices["train"])
+    others = {
+        "validation": data.take(indices["validation"]) if len(indices["validation"]) else None,
+        "test": data.take(indices["test"]) if len(indices["test"]) else None,
+    }
+    train, others, states = apply_transforms(config, train, others)
+    CB.write_json(os.path.join(fold_dir, "transforms.json"), {"transforms": states})
+    val, test = others["validation"], others["test"]
+
+    training = config["training"]
+    keras.utils.set_random_seed(seed)
+    model = builder.build_resolved(model_config)
+    regularized = apply_regularizer(config, model)
+    loss, extra = build_losses(config, model)
+    metrics = build_metrics(config, model, extra)
+    batch_size = int(training["batch_size"])
+    steps = max(1, -(-len(train) // batch_size))
+    optimizer = build_optimizer(config, steps * int(training["epochs"]))
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=training["jit_compile"])
+
+    train_x = _as_inputs(model, train.x)
+    feed = CB.SeededBatches(train_x, train.y, train.sample_weight, batch_size=batch_size,
+                            shuffle=training["shuffle"], seed=seed)
+    val_batch = int(training["validation_batch_size"] or batch_size)
+    val_feed = None
+    if val is not None:
+        val_feed = CB.SeededBatches(_as_inputs(model, val.x), val.y, val.sample_weight, batch_size=val_batch)
+
+    backup_dir = os.path.join(fold_dir, "backup")
+    initial_epoch = _backup_epoch(backup_dir)
+    history_path = os.path.join(fold_dir, "history.csv")
+    history_rows = [r for r in CB.read_history(history_path) if r.get("epoch", 0) < initial_epoch]
+    checkpoints = os.path.join(fold_dir, "checkpoints")
+    best_path = os.path.join(checkpoints, "best.keras")
+    last_path = os.path.join(checkpoints, "last.keras")
+    monitor = training["monitor"] if val is not None else training["monitor"].replace("val_", "")
+
+    user_callbacks = [C.make("callback", spec) for spec in (config["callbacks"] or [])]
+    seed_backup = CB.SeedStateBackup(backup_dir)
+    best = CB.BestCheckpoint(best_path, monitor, training["mode"], history_rows)
+    callbacks: List[Any] = [CB.EpochSetter(feed)] + user_callbacks + [CB.ReplayMonitors(user_callbacks, history_rows)]
+    callbacks.append(CB.HistoryLogger(history_path, initial_epoch=initial_epoch))
+    if training["tensorboard"] and _tensorboard_available():
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(fold_dir, "tensorboard")))
+    if training["save_checkpoints"]:
+        callbacks += [best, CB.LastCheckpoint(last_path)]
+    callbacks += [seed_backup, keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False)]
+
+    # Build the model and the optimizer state so that the backup can be loaded into them.
+    if initial_epoch:
+        _log(f"  resuming from epoch {initial_epoch}", quiet)
+        seed_backup.restore(model, initial_epoch)
+    verbose = 0 if quiet else (1 if sys.stdout.isatty() else 2)
+    fit_start = time.perf_counter()
+    epochs = int(training["epochs"])
+    if initial_epoch < epochs:
+        # shuffle=False: the order comes from SeededBatches (Keras would reshuffle batches with the
+        # global Python RNG, which a resumed process cannot reproduce).
+        model.fit(feed, validation_data=val_feed, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
+    fit_seconds = time.perf_counter() - fit_start
+    previous = CB.read_json(os.path.join(fold_dir, "fold_progress.json")) or {}
+    train_seconds = float(previous.get("train_seconds", 0.0)) + fit_seconds
+    CB.write_json(os.path.join(fold_dir, "fold_progress.json"), {"train_seconds": train_seconds})
+
+    history = CB.read_history(history_path)
+    best_epoch = None
+    if training["save_checkpoints"] and os.path.exists(best_path):
+        model.load_weights(best_path)
+        best_epoch = best.best_epoch
+    evaluation = {}
+    eval_batch = val_batch
+    if val is not None:
+        evaluation.update({f"val_{k}": v for k, v in _evaluate(model, _as_inputs(model, val.x), val.y, val.sample_weight, eval_batch).items()})
+    if test is not None:
+        evaluation.update({f"test_{k}": v for k, v in _evaluate(model, _as_inputs(model, test.x), test.y, test.sample_weight, eval_batch).items()})
+
+    if training["save_predictions"]:
+        target, which, split_name = (test, indices["test"], "test") if test is not None else (val, indices["validation"], "validation")
+        if target is not None:
+            save_predictions(os.path.join(fold_dir, "predictions.npz"), model, target, which, split_name, eval_batch)
+
+    if analyze and run_dir is not None:
+        from dlzoo.experiments import analysis
+
+        sample = _as_inputs(model, train.x)
+        try:
+            info = analysis.analyze(model, model_config, sample, batch_size=batch_size, optimizer=config["optimizer"])
+        except Exception as exc:  # analysis must never fail a run
+            info = {"error": repr(exc)}
+        info["regularized_variables"] = len(regularized)
+        CB.write_json(os.path.join(run_dir, "analysis.json"), info)
+
+    result = {
+        "status": FINISHED,
+        "fold": fold,
+        "epochs_run": len(history),
+        "best_epoch": best_epoch,
+        "train_seconds": round(train_seconds, 3),
+        "seconds_per_epoch": round(train_seconds / max(1, epochs - initial_epoch), 4) if initial_epoch < epochs else None,
+        "examples": {"train": len(train), "validation": 0 if val is None else len(val), "test": 0 if test is None else len(test)},
+        "metrics": evaluation,
+        "last_epoch": {k: v for k, v in (history[-1] if history else {}).items() if k != "epoch"},
+        "parameters": int(model.count_params()),
+    }
+    CB.write_json(os.path.join(fold_dir, "fold_summary.json"), result)
+    import shutil
+
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    return result
+
+
+def save_predictions(path: str, model, data, indices, split_name: str, batch_size: int) -> None:
+    predictions = model.predict(_as_inputs(model, data.x), batch_size=batch_size, verbose=0)
+    arrays = {"indices": np.asarray(indices, dtype="int64"), "split": np.asarray(split_name)}
+
+    def add(prefix, value):
+        if value is None:
+            return
+        if isinstance(value, dict):
+            for k, v in value.items():
+                arrays[f"{prefix}_{k}"] = np.asarray(keras_numpy(v))
+        else:
+            arrays[prefix] = np.asarray(keras_numpy(value))
+
+    add("y_pred", predictions)
+    add("y_true", data.y)
+    tmp = path + ".tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def keras_numpy(value):
+    import keras
+
+    return keras.ops.convert_to_numpy(value) if not isinstance(value, np.ndarray) else value
+
+
+def summarize(config, run_dir, folds: List[Dict[str, Any]], model_config, seconds: float) -> Dict[str, Any]:
+    """The run's `summary.json`: metrics as mean / std / values over folds, times, sizes."""
+    names = []
+    for fold in folds:
+        for name in fold["metrics"]:
+            if name not in names:
+                names.append(name)
+    metrics = {}
+    for name in names:
+        values = [f["metrics"][name] for f in folds if name in f["metrics"]]
+        arr = np.asarray(values, dtype="float64")
+        metrics[name] = {
+            "mean": float(arr.mean()),
+            "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
+            "n": int(len(arr)),
+            "values": [float(v) for v in arr],
+        }
+    info = CB.read_json(os.path.join(run_dir, "run.json")) or {}
+    analysis_info = CB.read_json(os.path.join(run_dir, "analysis.json")) or {}
+    return {
+        "status": FINISHED,
+        "run_id": os.path.basename(os.path.normpath(run_dir)),
+        "experiment": config["name"],
+        "digest": info.get("digest"),
+        "choices": info.get("choices", {}),
+        "backend": config["backend"],
+        "model": config["model"]["name"],
+        "parameters": folds[0].get("parameters") if folds else None,
+        "folds": len(folds),
+        "cv": config["data"]["cv"],
+        "metrics": metrics,
+        "train_seconds": round(sum(f.get("train_seconds", 0.0) for f in folds), 3),
+        "wall_seconds": round(seconds, 3),
+        "epochs_run": [f.get("epochs_run") for f in folds],
+        "best_epoch": [f.get("best_epoch") for f in folds],
+        "flops_per_example": analysis_info.get("flops_per_example"),
+        "memory_bytes": (analysis_info.get("memory") or {}).get("bytes", {}).get("total"),
+    }
