@@ -70,7 +70,10 @@ def make_parser():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = make_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, one line already printed)
+        return exc.code if isinstance(exc.code, int) else 2
     if args.version:
         from dlzoo import __version__
 

@@ -459,10 +459,10 @@ class DescribeCountMemoryDiffTest(TestCase):
 
 
 LOAD_ELSEWHERE = """
-import sys, numpy as np, dlzoo
+import sys, keras, numpy as np, dlzoo
 model = dlzoo.load(sys.argv[1])
 x = dict(np.load(sys.argv[2]))
-np.save(sys.argv[3], np.asarray(model(x)))
+np.save(sys.argv[3], keras.ops.convert_to_numpy(model(x)))
 print(type(model).__name__, model.zoo_name)
 """
 

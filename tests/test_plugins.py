@@ -90,6 +90,7 @@ PLUGIN_FILES = {
 CHECK = textwrap.dedent(
     """
     import json, os, tempfile
+    import keras
     import numpy as np
     import dlzoo
     from dlzoo import plugins
@@ -100,7 +101,8 @@ CHECK = textwrap.dedent(
     with tempfile.TemporaryDirectory() as tmp:
         model.save(os.path.join(tmp, "toy.keras"))
         restored = dlzoo.load(os.path.join(tmp, "toy.keras"))
-        same = bool(np.allclose(np.asarray(restored({"features": np.ones((2, 4), "float32")})), np.asarray(out)))
+        same = bool(np.allclose(keras.ops.convert_to_numpy(restored({"features": np.ones((2, 4), "float32")})),
+                                keras.ops.convert_to_numpy(out)))
     print(json.dumps({
         "loaded": sorted(plugins.loaded),
         "failed": sorted(plugins.failed),

@@ -11,3 +11,4 @@ from dlzoo.blocks.attention import *  # noqa: F401,F403
 from dlzoo.blocks.feedforward import *  # noqa: F401,F403
 from dlzoo.blocks.residual import *  # noqa: F401,F403
 from dlzoo.blocks.stacks import *  # noqa: F401,F403
+from dlzoo.blocks.vision import *  # noqa: F401,F403

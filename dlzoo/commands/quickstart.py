@@ -27,18 +27,18 @@ REEXEC_FLAG = "DLZOO_QUICKSTART_REEXEC"
 CPU_SIZES = {
     "lcm-base": {
         "hidden_dim": 256,
-        "num_layers": 4,
+        "num_layers": 2,
         "attention.num_heads": 4,
-        "feedforward.intermediate_dim": 1024,
-        "dropout": 0.1,
+        "feedforward.intermediate_dim": 768,
+        "dropout": 0.2,
     },
     "lcm-two-tower": {
         "hidden_dim": 256,
         "num_encoder_layers": 2,
-        "num_denoiser_layers": 4,
+        "num_denoiser_layers": 3,
         "attention.num_heads": 4,
-        "feedforward.intermediate_dim": 1024,
-        "dropout": 0.1,
+        "feedforward.intermediate_dim": 768,
+        "dropout": 0.2,
         "noise_seed": 0,
     },
 }
@@ -50,10 +50,10 @@ def add_arguments(parser):
     parser.add_argument("--model", choices=MODELS, default="lcm-base", help="LCM family to train (default: lcm-base)")
     parser.add_argument("--out", default=None, help="output directory (default: quickstart_out/<model>-<backend>)")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="maximum epochs; EarlyStopping usually stops sooner (default: 40 base, 60 two-tower)")
+                        help="maximum epochs; EarlyStopping may stop sooner (default: 12 base, 30 two-tower)")
     parser.add_argument("--max-documents", type=int, default=None,
                         help="use at most this many docstring documents (default: all, about 700)")
-    parser.add_argument("--batch-size", type=int, default=16, help="sequences per batch (default: 16)")
+    parser.add_argument("--batch-size", type=int, default=32, help="sequences per batch (default: 32)")
     parser.add_argument("--max-length", type=int, default=32,
                         help="documents are cut into chunks of at most this many concepts (default: 32)")
     parser.add_argument("--learning-rate", type=float, default=None, help="AdamW learning rate (default: 1e-3)")
@@ -149,7 +149,7 @@ def run(args):
     cache_dir = args.cache_dir or os.environ.get("DLZOO_CACHE_DIR") or os.path.join(
         os.path.expanduser("~"), ".cache", "dlzoo", "embeddings")
     two_tower = args.model == "lcm-two-tower"
-    epochs = args.epochs or (60 if two_tower else 40)
+    epochs = args.epochs or (30 if two_tower else 12)
     keras.utils.set_random_seed(args.seed)
     log(f"backend={backend} model={args.model} out={out}")
 
@@ -213,7 +213,7 @@ def run(args):
     steps = max(1, len(train_ds)) * epochs
     schedule = keras.optimizers.schedules.CosineDecay(lr * 0.1, steps, alpha=0.05, warmup_target=lr,
                                                       warmup_steps=min(100, steps // 10))
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01, beta_2=0.98, clipnorm=1.0),
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.1, beta_2=0.98, clipnorm=1.0),
                   loss=lcm.loss_for(model))
     log.stage("build")
 
@@ -221,7 +221,7 @@ def run(args):
     callbacks = [
         keras.callbacks.ModelCheckpoint(os.path.join(out, "best.weights.h5"), monitor="val_loss",
                                         save_best_only=True, save_weights_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=8 if two_tower else 4,
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=6 if two_tower else 3,
                                       restore_best_weights=True),
         keras.callbacks.CSVLogger(os.path.join(out, "history.csv")),
     ]
@@ -334,12 +334,18 @@ def evaluate(model, vectors, texts, normalizer, max_length, seed, inference_step
     * `cosine`: between prediction and target in raw encoder (MiniLM) space,
       after de-normalization (the reference's `cos_sim`);
     * `cosine_normalized`: the same in the model's normalized space;
-    * `top1_accuracy`: the nearest sentence to the prediction among all held-out
-      sentences, leaving out the sentences of the context (positions `< t` of
-      the same chunk), is the target. Neighbours are searched in the
-      normalized space (a per-dimension standardized cosine: the shared
-      direction common to all sentences would otherwise pull every averaged
-      prediction toward the same few "hub" sentences).
+    * `top1_accuracy`: the prediction decoded by retrieval (the nearest of all
+      held-out sentences) is the target sentence. Decoded, the baseline repeats
+      the previous sentence, so it scores only where a document repeats a
+      sentence;
+    * `top1_accuracy_context_excluded`: a stricter baseline: the sentences of
+      the context (positions `< t` of the same chunk) are left out of the
+      search, which turns "repeat the last concept" into "the held-out
+      sentence most similar to the last one".
+
+    Neighbours are searched in the normalized space (a per-dimension
+    standardized cosine: the direction shared by all sentences would otherwise
+    pull every averaged prediction toward the same few "hub" sentences).
     """
     import numpy as np
 
@@ -376,14 +382,16 @@ def evaluate(model, vectors, texts, normalizer, max_length, seed, inference_step
         cosine = concepts.cosine_similarity(normalizer.denormalize(pred), raw_targets)
         cosine_normalized = concepts.cosine_similarity(pred, targets)
         indices, _ = bank.search_indices(pred, top_k=k)
-        hits = 0
+        hits = strict = 0
         for row, target_text, skip in zip(indices, target_texts, excluded):
+            hits += bank.texts[row[0]] == target_text
             best = next((bank.texts[i] for i in row if bank.texts[i] not in skip), None)
-            hits += best == target_text
+            strict += best == target_text
         results[name] = {
             "cosine": round(float(np.mean(cosine)), 4),
             "cosine_normalized": round(float(np.mean(cosine_normalized)), 4),
             "top1_accuracy": round(hits / len(targets), 4),
+            "top1_accuracy_context_excluded": round(strict / len(targets), 4),
         }
     results["positions"] = len(targets)
     results["bank_size"] = bank.bank_size
@@ -405,9 +413,11 @@ def print_summary(summary):
           f"{ev['baseline']['cosine_normalized']:>12.4f} |")
     print(f"| {'retrieval top-1 accuracy':<24} | {ev['model']['top1_accuracy']:>12.4f} | "
           f"{ev['baseline']['top1_accuracy']:>12.4f} |")
+    print(f"| {'top-1, context excluded':<24} | {ev['model']['top1_accuracy_context_excluded']:>12.4f} | "
+          f"{ev['baseline']['top1_accuracy_context_excluded']:>12.4f} |")
     print(line)
     print(f"  baseline = repeat the last concept; {ev['positions']} held-out positions, "
-          f"retrieval among {ev['bank_size']} held-out sentences (context sentences left out)")
+          f"retrieval among {ev['bank_size']} held-out sentences")
     verdict = "beats" if summary["beats_baseline"] else "does NOT beat"
     print(f"  the model {verdict} the baseline (cosine in MiniLM space and retrieval top-1)")
     gen = summary["generation"]

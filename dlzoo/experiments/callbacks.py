@@ -118,21 +118,38 @@ def seed_variables(model) -> List[Any]:
 
 
 class SeedStateBackup(keras.callbacks.Callback):
-    """Save the random-generator states at each epoch end (`seed_states_<epoch>.npz`); restore them."""
+    """Save the random-generator states at each epoch end (`seed_states_<epoch>.npz`); restore them.
 
-    def __init__(self, directory: str):
+    Args:
+        directory: str. Where the states are written.
+        resume_epoch: int or None. Restore the states saved for this epoch when it
+            begins: not before `fit`, which may itself draw from the engine's
+            generator before the first epoch (torch's data loader does when it
+            peeks at a batch to build the model).
+    """
+
+    def __init__(self, directory: str, resume_epoch: Optional[int] = None):
         super().__init__()
         self.directory = directory
+        self.resume_epoch = resume_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.resume_epoch is not None and epoch == self.resume_epoch:
+            self.restore(self.model, epoch)
+            self.resume_epoch = None
 
     def path(self, epoch: int) -> str:
         return os.path.join(self.directory, f"seed_states_{epoch}.npz")
 
     def on_epoch_end(self, epoch, logs=None):
         variables = seed_variables(self.model)
-        if not variables:
+        engine_state = _engine_rng_state()
+        if not variables and engine_state is None:
             return
         os.makedirs(self.directory, exist_ok=True)
         arrays = {f"v{i}": keras.ops.convert_to_numpy(v.value) for i, v in enumerate(variables)}
+        if engine_state is not None:
+            arrays["engine_rng_state"] = engine_state
         tmp = self.path(epoch + 1) + ".tmp.npz"
         np.savez(tmp, **arrays)
         os.replace(tmp, self.path(epoch + 1))
@@ -145,13 +162,36 @@ class SeedStateBackup(keras.callbacks.Callback):
     def restore(self, model, epoch: int) -> bool:
         path = self.path(epoch)
         variables = seed_variables(model)
-        if not variables or not os.path.exists(path):
+        if not os.path.exists(path):
             return False
         with np.load(path) as data:
             for i, v in enumerate(variables):
                 if f"v{i}" in data:
                     v.assign(data[f"v{i}"])
+            if "engine_rng_state" in data:
+                _set_engine_rng_state(data["engine_rng_state"])
         return True
+
+
+def _engine_rng_state() -> Optional[np.ndarray]:
+    """The backend's own global generator state, where Keras draws from it.
+
+    On torch, layers whose `SeedGenerator` was made without a seed (e.g.
+    `keras.layers.Dropout(rate)`) draw from torch's global generator rather
+    than from a Keras variable, so a resumed run must restore that state too.
+    """
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    return torch.get_rng_state().numpy().copy()
+
+
+def _set_engine_rng_state(state: np.ndarray) -> None:
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.set_rng_state(torch.from_numpy(np.asarray(state, dtype=np.uint8)))
 
 
 def read_history(path: str) -> List[Dict[str, Any]]:

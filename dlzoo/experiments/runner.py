@@ -615,7 +615,7 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
     monitor = training["monitor"] if val is not None else training["monitor"].replace("val_", "")
 
     user_callbacks = [C.make("callback", spec) for spec in (config["callbacks"] or [])]
-    seed_backup = CB.SeedStateBackup(backup_dir)
+    seed_backup = CB.SeedStateBackup(backup_dir, resume_epoch=initial_epoch or None)
     best = CB.BestCheckpoint(best_path, monitor, training["mode"], history_rows)
     callbacks: List[Any] = [CB.EpochSetter(feed)] + user_callbacks + [CB.ReplayMonitors(user_callbacks, history_rows)]
     callbacks.append(CB.HistoryLogger(history_path, initial_epoch=initial_epoch))
@@ -625,17 +625,16 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
         callbacks += [best, CB.LastCheckpoint(last_path)]
     callbacks += [seed_backup, keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False)]
 
-    # Build the model and the optimizer state so that the backup can be loaded into them.
     if initial_epoch:
         _log(f"  resuming from epoch {initial_epoch}", quiet)
-        seed_backup.restore(model, initial_epoch)
     verbose = 0 if quiet else (1 if sys.stdout.isatty() else 2)
     fit_start = time.perf_counter()
     epochs = int(training["epochs"])
-    if initial_epoch < epochs:
-        # shuffle=False: the order comes from SeededBatches (Keras would reshuffle batches with the
-        # global Python RNG, which a resumed process cannot reproduce).
-        model.fit(feed, validation_data=val_feed, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
+    # fit runs even when the backup says every epoch is done (killed before the fold summary was
+    # written): `BackupAndRestore` then restores the weights and no epoch runs.
+    # shuffle=False: the order comes from SeededBatches (Keras would reshuffle the batches with the
+    # global Python RNG, which a resumed process cannot reproduce).
+    model.fit(feed, validation_data=val_feed, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
     fit_seconds = time.perf_counter() - fit_start
     previous = CB.read_json(os.path.join(fold_dir, "fold_progress.json")) or {}
     train_seconds = float(previous.get("train_seconds", 0.0)) + fit_seconds
@@ -675,7 +674,7 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
         "epochs_run": len(history),
         "best_epoch": best_epoch,
         "train_seconds": round(train_seconds, 3),
-        "seconds_per_epoch": round(train_seconds / max(1, epochs - initial_epoch), 4) if initial_epoch < epochs else None,
+        "seconds_per_epoch": round(fit_seconds / (epochs - initial_epoch), 4) if initial_epoch < epochs else None,
         "examples": {"train": len(train), "validation": 0 if val is None else len(val), "test": 0 if test is None else len(test)},
         "metrics": evaluation,
         "last_epoch": {k: v for k, v in (history[-1] if history else {}).items() if k != "epoch"},

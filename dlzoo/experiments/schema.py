@@ -155,13 +155,22 @@ class Experiment:
     dimensions: List[str]
 
     def select(self, only: Optional[Sequence[str]]) -> List[RunSpec]:
-        """The runs named by `only` (run ids, their hash prefix, or indices); all when `None`."""
+        """The runs named by `only`; all when `None`.
+
+        Each item is a run id, else a run index (digits), else a prefix of at
+        least 4 characters of a run's hash, in that order of precedence (so
+        `"3"` is run 3 even when a hash starts with 3).
+        """
         if not only:
             return list(self.runs)
         chosen, missing = [], []
         for item in only:
             item = str(item)
-            found = [r for r in self.runs if item in (r.run_id, str(r.index)) or r.digest.startswith(item)]
+            found = [r for r in self.runs if item == r.run_id]
+            if not found and item.isdigit():
+                found = [r for r in self.runs if item == str(r.index)]
+            if not found and len(item) >= 4:
+                found = [r for r in self.runs if r.digest.startswith(item)]
             if not found:
                 missing.append(item)
             chosen.extend(r for r in found if r not in chosen)

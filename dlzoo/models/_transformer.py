@@ -63,6 +63,17 @@ def _required_args(cls, provided=()):
     ]
 
 
+def check_norm_type(name, value):
+    """A registered normalization block that needs no argument but `epsilon` (e.g. not `ada_ln_zero`)."""
+    norm_cls = _check_block_type(name, value, "normalization")
+    if _required_args(norm_cls):
+        raise ValueError(
+            f"`{name}` must be a normalization block with no required arguments; {value!r} needs "
+            f"{', '.join(_required_args(norm_cls))}. Received: {name}={value!r}."
+        )
+    return norm_cls
+
+
 def resolved_head_dim(p):
     att = p["attention"]
     return att["head_dim"] if att["head_dim"] is not None else p["hidden_dim"] // att["num_heads"]
@@ -91,7 +102,8 @@ def validate_transformer(p, rotary=False):
         check_choice("attention.rope_layout", att["rope_layout"], ROPE_LAYOUTS)
         if head_dim % 2:
             raise ValueError(
-                "Rotary position embedding rotates pairs of features, so the head size must be even. "
+                "Rotary position embedding rotates pairs of features, so the head size must be even "
+                "(`attention.head_dim`, or `hidden_dim` / `attention.num_heads`). "
                 f"Received: attention.head_dim={att['head_dim']!r}, hidden_dim={d}, "
                 f"attention.num_heads={h} (head size {head_dim})."
             )
@@ -120,12 +132,7 @@ def validate_transformer(p, rotary=False):
         )
 
     norm = p["norm"]
-    norm_cls = _check_block_type("norm.type", norm["type"], "normalization")
-    if _required_args(norm_cls):
-        raise ValueError(
-            f"`norm.type` must be a normalization block with no required arguments; {norm['type']!r} needs "
-            f"{', '.join(_required_args(norm_cls))}. Received: norm.type={norm['type']!r}."
-        )
+    check_norm_type("norm.type", norm["type"])
     check_float("norm.epsilon", norm["epsilon"], min_value=0.0)
     check_choice("norm.position", norm["position"], NORM_POSITIONS)
 

@@ -54,9 +54,9 @@ def validate_image_classifier(**p):
     check_bool("use_layer_scale", p["use_layer_scale"])
     check_float("layer_scale_init_value", p["layer_scale_init_value"])
     check_float("norm.epsilon", p["norm"]["epsilon"], min_value=0.0)
-    from dlzoo.models._transformer import _check_block_type
+    from dlzoo.models._transformer import check_norm_type
 
-    _check_block_type("norm.type", _norm_type(p), "normalization")
+    check_norm_type("norm.type", _norm_type(p))
     if p["backbone"] == "convnext":
         reduction = p["patch_size"] * 2 ** (len(dims) - 1)
         h, w, _ = shape

@@ -57,7 +57,7 @@ def _run(tmp_path, model, extra=()):
     assert summary["backend"] == keras.backend.backend()
     assert summary["model"] == model
     for side in ("model", "baseline"):
-        assert set(summary["evaluation"][side]) == {"cosine", "cosine_normalized", "top1_accuracy"}
+        assert set(summary["evaluation"][side]) == {"cosine", "cosine_normalized", "top1_accuracy", "top1_accuracy_context_excluded"}
     assert isinstance(summary["beats_baseline"], bool)
     assert summary["generation"]["prompt"] and summary["generation"]["stop_reason"] in ("end_of_text", "max_length")
     for key in ("model", "normalizer", "checkpoint", "history"):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -98,18 +99,21 @@ def test_best_checkpoint_is_the_evaluated_model(trained):
                                predictions["y_pred"], atol=1e-5)
 
 
-def test_rerunning_skips_finished_runs_and_rerun_never_overwrites(trained, capsys):
-    before = {d: os.path.getmtime(os.path.join(d, "summary.json")) for d in _run_dirs(trained["out"])}
-    summaries = runner.run_experiment(trained["config"], output_dir=trained["out"], isolate="never")
+def test_rerunning_skips_finished_runs_and_rerun_never_overwrites(trained, capsys, tmp_path):
+    # Work on a copy: the `trained` runs are shared with other tests (the report counts them).
+    out = str(tmp_path / "runs")
+    shutil.copytree(trained["out"], out)
+    before = {d: os.path.getmtime(os.path.join(d, "summary.json")) for d in _run_dirs(out)}
+    summaries = runner.run_experiment(trained["config"], output_dir=out, isolate="never")
     assert "finished before, skipped" in capsys.readouterr().out
     assert [s["run_id"] for s in summaries] == [s["run_id"] for s in trained["summaries"]]
-    assert {d: os.path.getmtime(os.path.join(d, "summary.json")) for d in _run_dirs(trained["out"])} == before
+    assert {d: os.path.getmtime(os.path.join(d, "summary.json")) for d in _run_dirs(out)} == before
     first = trained["summaries"][0]["run_id"]
-    again = runner.run_experiment(trained["config"], output_dir=trained["out"], isolate="never", rerun=True,
+    again = runner.run_experiment(trained["config"], output_dir=out, isolate="never", rerun=True,
                                   only=[first], quiet=True)
     assert again[0]["run_id"] == first + "-2"
     assert again[0]["metrics"]["test_loss"]["values"] == pytest.approx(trained["summaries"][0]["metrics"]["test_loss"]["values"], abs=1e-5)
-    assert set(before) < set(_run_dirs(trained["out"]))
+    assert set(before) < set(_run_dirs(out))
 
 
 def test_several_weighted_losses_regularizer_and_callbacks(tmp_path):

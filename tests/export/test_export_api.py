@@ -149,8 +149,12 @@ def test_bad_arguments(tmp_path):
 
 
 class _Noise(keras.layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(1)
+
     def call(self, x):
-        return x + keras.random.normal(keras.ops.shape(x))
+        return x + keras.random.normal(keras.ops.shape(x), seed=self.seed_generator)
 
 
 def test_random_forward_pass_is_refused(tmp_path):

@@ -57,6 +57,9 @@ def parse_args(argv=None):
                         help="cpu hides accelerators from the workers (default); gpu lets each engine use them")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16 = Keras mixed_bfloat16 / torch autocast / JAX bf16 compute (GPU runs)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per engine (torch, TF, XLA, BLAS, onnxruntime); default: the engines' own "
+                        "(all cores). 1 makes a shared, loaded machine's numbers much steadier")
     parser.add_argument("--out-dir", default=ROOT, help="where BENCHMARKS.md / .json go (default: repo root)")
     return parser.parse_args(argv)
 
@@ -96,13 +99,14 @@ def main(argv=None):
             precision=args.precision,
             skip=tuple(s for s in args.skip.split(",") if s),
             extra=tuple(s for s in args.extra.split(",") if s),
+            threads=args.threads,
             log=_log,
             log_dir=new_log_dir(),
         )
         _log(f"worker logs: {opts.log_dir}")
         start = time.perf_counter()
         meta = report.machine_meta()
-        meta.update(command=" ".join(["python -m tools.bench"] + (argv if argv is not None else sys.argv[1:])),
+        meta.update(threads=args.threads or "engine default (all cores)", command=" ".join(["python -m tools.bench"] + (argv if argv is not None else sys.argv[1:])),
                     device=args.device, precision=args.precision, quick=args.quick,
                     device_note="CPU only" if args.device == "cpu" else "accelerator visible to the workers")
         fresh = suites.run_sections(sections, opts)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def worker_env(keras_backend: str, device: str = "cpu") -> Dict[str, str]:
+def worker_env(keras_backend: str, device: str = "cpu", threads: Optional[int] = None) -> Dict[str, str]:
     env = dict(os.environ)
     env["KERAS_BACKEND"] = keras_backend
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -31,6 +31,16 @@ def worker_env(keras_backend: str, device: str = "cpu") -> Dict[str, str]:
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
         env["JAX_PLATFORMS"] = "cpu"
+    if threads:
+        # Same thread budget for every engine (for a shared machine: with fewer threads than
+        # cores, a descheduled thread cannot stall every parallel region).
+        n = str(threads)
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+            env[var] = n
+        env["TF_NUM_INTEROP_THREADS"] = "1"
+        env["DLZOO_BENCH_THREADS"] = n
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                            + ("false" if threads == 1 else "true")).strip()
     return env
 
 
@@ -41,8 +51,10 @@ class WorkerError(RuntimeError):
 class Worker:
     """A `tools.bench.worker` subprocess and its request/reply channel."""
 
-    def __init__(self, label: str, spec: Dict[str, Any], keras_backend: str, log_dir: str, device: str = "cpu"):
+    def __init__(self, label: str, spec: Dict[str, Any], keras_backend: str, log_dir: str, device: str = "cpu",
+                 threads: Optional[int] = None):
         self.label = label
+        self.threads = threads
         self.spec = spec
         self.keras_backend = keras_backend
         self.device = device
@@ -59,7 +71,7 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tools.bench.worker", json.dumps(self.spec)],
             cwd=ROOT,
-            env=worker_env(self.keras_backend, self.device),
+            env=worker_env(self.keras_backend, self.device, self.threads),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -197,8 +209,13 @@ def setup_workers(workers: List[Worker], log: Callable[[str], None] = print, par
         list(pool.map(one, pending))
 
 
-def close_workers(workers: List[Worker], log: Callable[[str], None] = print) -> None:
+def close_workers(workers: List[Worker], log: Callable[[str], None] = print, graceful: bool = True) -> None:
+    """Ask each worker for its final facts and let it exit; `graceful=False` kills them (on errors)."""
     for w in workers:
+        if not graceful:
+            w.kill()
+            w.close()
+            continue
         if w.ok:
             try:
                 w.info.update(w.request(cmd="after", timeout=60).get("info", {}))
@@ -258,9 +275,12 @@ def run_interleaved(contenders: List[Contender], rounds: int, **kwargs) -> List[
     log = kwargs.get("log", print)
     try:
         setup_workers(workers, log)
-        return time_interleaved(contenders, rounds, **kwargs)
-    finally:
-        close_workers(workers, log)
+        results = time_interleaved(contenders, rounds, **kwargs)
+    except BaseException:
+        close_workers(workers, log, graceful=False)
+        raise
+    close_workers(workers, log)
+    return results
 
 
 # ----------------------------------------------------------- imports
@@ -275,13 +295,13 @@ _IMPORT_CODE = (
 )
 
 
-def time_import(module: str, keras_backend: str, device="cpu", timeout=300) -> Dict[str, Any]:
+def time_import(module: str, keras_backend: str, device="cpu", timeout=300, threads=None) -> Dict[str, Any]:
     """Import time of `module` in a fresh interpreter (in-process clock, plus the whole process)."""
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", _IMPORT_CODE.format(module=module)],
         cwd=ROOT,
-        env=worker_env(keras_backend, device),
+        env=worker_env(keras_backend, device, threads),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -44,6 +44,7 @@ class Options:
     precision: str = "fp32"  # "bf16": Keras mixed_bfloat16, torch autocast, JAX bf16 compute
     skip: tuple = ()  # contender impls to leave out (e.g. "hand_compile", "keras_hub")
     extra: tuple = ()  # optional contenders to add ("hand_xla")
+    threads: Optional[int] = None  # per-worker thread budget (default: each engine's own, all cores)
     log: Callable[[str], None] = print
     log_dir: str = ""
 
@@ -54,7 +55,7 @@ class Options:
 
     def worker(self, label, spec, keras_backend) -> Worker:
         spec = dict(spec, device=self.device, precision=self.precision)
-        return Worker(label, spec, keras_backend, self.log_dir, device=self.device)
+        return Worker(label, spec, keras_backend, self.log_dir, device=self.device, threads=self.threads)
 
 
 def train_settings(opts: Options) -> List[Setting]:
@@ -136,8 +137,9 @@ def run_llama(opts: Options, train=True, infer=True) -> Dict[str, Any]:
                 ]
                 rounds = opts.n_rounds(7 if s is SMALL else 5)
                 budget = None if opts.quick else (240 if s is SMALL else 420)
-                out["train"] += harness.time_interleaved(contenders, rounds, warmup=2 if not opts.quick else 1,
-                                                         budget_s=budget, log=opts.log)
+                warmup = 2 if (s is SMALL and not opts.quick) else 1  # the first call compiles
+                out["train"] += harness.time_interleaved(contenders, rounds, warmup=warmup, budget_s=budget,
+                                                         min_rounds=min(3, rounds), log=opts.log)
         if infer:
             for s, b in infer_cases(opts):
                 out["settings"][s.name] = s.to_dict()
@@ -150,8 +152,10 @@ def run_llama(opts: Options, train=True, infer=True) -> Dict[str, Any]:
                 ]
                 out["infer"] += harness.time_interleaved(contenders, opts.n_rounds(7), warmup=2 if not opts.quick
                                                          else 1, budget_s=None if opts.quick else 150, log=opts.log)
-    finally:
-        harness.close_workers([w for _, _, w in workers], opts.log)
+    except BaseException:
+        harness.close_workers([w for _, _, w in workers], opts.log, graceful=False)
+        raise
+    harness.close_workers([w for _, _, w in workers], opts.log)
     return out
 
 
@@ -164,7 +168,7 @@ def run_imports(opts: Options) -> Dict[str, Any]:
         for b in opts.backends:
             for module in ("keras", "dlzoo"):
                 try:
-                    samples[b][module].append(harness.time_import(module, b, opts.device))
+                    samples[b][module].append(harness.time_import(module, b, opts.device, threads=opts.threads))
                 except Exception as exc:  # noqa: BLE001 - recorded in the results
                     samples[b][module].append({"error": str(exc)[:300]})
         opts.log(f"  imports round {r + 1}/{reps}: " + "; ".join(

@@ -209,6 +209,9 @@ class LlamaTask(Task):
         path, how = _export_onnx(model, directory)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if os.environ.get("DLZOO_BENCH_THREADS"):
+            options.intra_op_num_threads = int(os.environ["DLZOO_BENCH_THREADS"])
+            options.inter_op_num_threads = 1
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
         if self.spec.get("device", "cpu") == "cpu":
             providers = ["CPUExecutionProvider"]

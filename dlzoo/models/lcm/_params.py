@@ -27,7 +27,7 @@ when set (not `None`) they take precedence over `hidden_dim` and
 
 import copy
 
-from dlzoo.models._transformer import _check_block_type, _construct, _required_args
+from dlzoo.models._transformer import _check_block_type, _construct, _required_args, check_norm_type
 from dlzoo.models.lcm import _initializers as inits
 from dlzoo.registry import get_block, init_arguments
 from dlzoo.validation import (
@@ -144,12 +144,7 @@ def validate_common(p):
             f"fixes its own activation. Received: feedforward.activation={ff['activation']!r}."
         )
     norm = p["norm"]
-    norm_cls = _check_block_type("norm.type", norm["type"], "normalization")
-    if _required_args(norm_cls):
-        raise ValueError(
-            f"`norm.type` must be a normalization block with no required arguments; {norm['type']!r} needs "
-            f"{', '.join(_required_args(norm_cls))}. Received: norm.type={norm['type']!r}."
-        )
+    check_norm_type("norm.type", norm["type"])
     check_float("norm.epsilon", norm["epsilon"], min_value=0.0)
     check_choice("norm.position", norm["position"], NORM_POSITIONS)
 
