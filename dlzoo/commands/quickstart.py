@@ -5,10 +5,14 @@
     --model.fit (TensorBoard, ModelCheckpoint, EarlyStopping, CSVLogger)-->
     evaluate on held-out documents against "repeat the last concept"
     --generate a continuation--> print it as retrieved sentences --> save model + normalizer
+    --export SavedModel + ONNX, each verified in a clean process
 
 Everything lands in `--out` (default `quickstart_out/<model>-<backend>`):
-`model.keras`, `normalizer.json`, `best.weights.h5`, `history.csv`,
-`tensorboard/`, `summary.json`.
+`model.keras`, `normalizer.json`, `bank.json` + `bank.npy` (the sentence bank
+for decoding), `best.weights.h5`, `history.csv`, `tensorboard/`, `export/`
+(`saved_model/`, `model.onnx`, `manifest.json`), `summary.json`. The directory
+is servable: `dlzoo serve DIR/export` (tensors) or `dlzoo serve DIR/model.keras
+--text-pipeline dlzoo.models.lcm.pipeline:LCMPipeline.from_directory` (text).
 """
 
 import argparse
@@ -66,6 +70,11 @@ def add_arguments(parser):
                         help="override a model parameter (dotted names), e.g. --set num_layers=2")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: 1 when the machine is busy, else torch's own)")
+    parser.add_argument("--time-budget", type=float, default=180.0,
+                        help="stop training after the epoch that passes this many seconds (default: 180, so the "
+                        "whole run stays under 5 minutes on a 2-core CPU; 0 = no limit)")
+    parser.add_argument("--no-export", dest="export", action="store_false",
+                        help="skip the verified SavedModel + ONNX export of the trained model")
     parser.add_argument("--quiet", action="store_true", help="less output during training")
 
 
@@ -73,12 +82,14 @@ def add_arguments(parser):
 def _argv_from(args):
     argv = ["quickstart"]
     for name in ("backend", "model", "out", "epochs", "max_documents", "batch_size", "max_length", "learning_rate",
-                 "cache_dir", "seed", "inference_steps", "threads"):
+                 "cache_dir", "seed", "inference_steps", "threads", "time_budget"):
         value = getattr(args, name)
         if value is not None:
             argv += ["--" + name.replace("_", "-"), str(value)]
     for item in args.overrides:
         argv += ["--set", item]
+    if not args.export:
+        argv.append("--no-export")
     if args.quiet:
         argv.append("--quiet")
     if getattr(args, "debug", False):
@@ -225,6 +236,8 @@ def run(args):
                                       restore_best_weights=True),
         keras.callbacks.CSVLogger(os.path.join(out, "history.csv")),
     ]
+    if args.time_budget:
+        callbacks.append(time_budget_callback(args.time_budget, log))
     if importlib.util.find_spec("tensorflow") is not None:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "tensorboard")))
         tensorboard = os.path.join(out, "tensorboard")
@@ -269,11 +282,32 @@ def run(args):
     }
     log.stage("generate")
 
-    # 9. save the model and the normalizer
+    # 9. save the model, the normalizer and the sentence bank (what `LCMPipeline.from_directory` serves)
     model_path = os.path.join(out, "model.keras")
     model.save(model_path)
     normalizer_path = normalizer.save(os.path.join(out, "normalizer.json"))
+    with open(os.path.join(out, "bank.json"), "w", encoding="utf-8") as f:
+        json.dump(bank_sentences, f)
+    np.save(os.path.join(out, "bank.npy"), np.stack([table[s] for s in bank_sentences]).astype("float32"))
     log.stage("save")
+
+    # 10. export: SavedModel + ONNX, each verified in a clean process (onnxruntime / tf.saved_model)
+    export_summary = None
+    if args.export:
+        export_dir = os.path.join(out, "export")
+        graph = "denoiser" if two_tower else None  # the Two-Tower forward pass is its training graph
+        exported = dlzoo.export(model, export_dir, formats=["saved_model", "onnx"], graph=graph, overwrite=True)
+        verification = exported.manifest.get("verification") or {}
+        export_summary = {
+            "directory": export_dir,
+            "graph": graph or "forward",
+            "formats": {fmt: {"route": f"{art['route']['exporter']} ({art['route']['backend']}, "
+                                       f"{art['route']['process']})",
+                              "max_abs_diff": (verification.get(fmt) or {}).get("max_abs_diff")}
+                        for fmt, art in exported.manifest["artifacts"].items()},
+        }
+        log(exported.summary())
+        log.stage("export")
 
     wall = time.time() - log.start
     summary = {
@@ -287,6 +321,7 @@ def run(args):
         "epochs_run": epochs_run,
         "best_val_loss": best_val,
         "train_seconds": round(train_time, 1),
+        "time_budget_seconds": args.time_budget or None,
         "wall_seconds": round(wall, 1),
         "stage_seconds": log.stages,
         "evaluation": evaluation,
@@ -295,7 +330,9 @@ def run(args):
             and evaluation["model"]["top1_accuracy"] > evaluation["baseline"]["top1_accuracy"]
         ),
         "generation": generation,
+        "export": export_summary,
         "files": {"model": model_path, "normalizer": normalizer_path,
+                  "bank": os.path.join(out, "bank.json"),
                   "checkpoint": os.path.join(out, "best.weights.h5"),
                   "history": os.path.join(out, "history.csv"), "tensorboard": tensorboard},
     }
@@ -304,6 +341,26 @@ def run(args):
         f.write("\n")
     print_summary(summary)
     return 0
+
+
+def time_budget_callback(seconds, log):
+    """A Keras callback that stops `fit` after the epoch during which `seconds` have passed.
+
+    (Built here, not at import: this module must not import Keras before the backend is chosen.)
+    """
+    import keras
+
+    class TimeBudget(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if time.time() - self.start > seconds:
+                log(f"time budget of {seconds:.0f}s reached after epoch {epoch + 1}: training stops "
+                    "(EarlyStopping restores the best weights)")
+                self.model.stop_training = True
+
+    return TimeBudget()
 
 
 def _torch_threads(threads, log):
@@ -430,6 +487,13 @@ def print_summary(summary):
         print(f"  actual    | {s}")
     print(f"\nSaved: {summary['files']['model']}, {summary['files']['normalizer']}; "
           f"summary: {os.path.join(os.path.dirname(summary['files']['model']), 'summary.json')}")
+    if summary.get("export"):
+        exported = summary["export"]
+        print(f"Exported ({exported['graph']} graph) to {exported['directory']}: " + "; ".join(
+            f"{fmt} via {info['route']}, max abs diff {info['max_abs_diff']:.1e} in a clean process"
+            for fmt, info in exported["formats"].items()))
+        print(f"Serve it: dlzoo serve {exported['directory']}   |   with text in/out: dlzoo serve "
+              f"{summary['files']['model']} --text-pipeline dlzoo.models.lcm.pipeline:LCMPipeline.from_directory")
     print("Stage times (s): " + ", ".join(f"{k} {v}" for k, v in summary["stage_seconds"].items()))
 
 

@@ -1,7 +1,7 @@
 """The uvicorn factory of `dlzoo serve`: builds the app from `DLZOO_SERVE_CONFIG` (JSON) in each worker.
 
 Config keys: `target` (path), `backend`, `graph`, `max_batch_size`,
-`max_body_bytes`, `text_pipeline` (`"module:factory"`, called with the
+`max_body_bytes`, `text_pipeline` (`"module:factory"` or `"module:Class.factory"`, called with the
 target path; it returns the pipeline object).
 """
 
@@ -16,7 +16,10 @@ def _load_factory(spec: str):
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ValueError(f"`text_pipeline` must look like 'package.module:factory'. Received: {spec!r}.")
-    return getattr(importlib.import_module(module_name), attr)
+    target = importlib.import_module(module_name)
+    for part in attr.split("."):  # "module:Class.factory" too
+        target = getattr(target, part)
+    return target
 
 
 def create_app():

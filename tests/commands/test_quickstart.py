@@ -23,7 +23,7 @@ def _parse(argv):
 
 def test_argv_round_trip():
     argv = ["--backend", "jax", "--model", "lcm-two-tower", "--epochs", "3", "--max-documents", "50",
-            "--set", "num_denoiser_layers=2", "--quiet"]
+            "--set", "num_denoiser_layers=2", "--time-budget", "30", "--no-export", "--quiet"]
     args = _parse(argv)
     again = _parse(quickstart._argv_from(args)[1:])
     assert vars(again) == vars(args)
@@ -74,9 +74,24 @@ def test_quickstart_base_lcm_end_to_end(tmp_path):
     model = dlzoo.load(summary["files"]["model"])
     assert model.count_params() == summary["parameters"]
     assert EmbeddingNormalizer.load(summary["files"]["normalizer"]).is_fitted
+    # The trained model was exported to both formats and each artifact verified in a clean process.
+    exported = summary["export"]
+    assert set(exported["formats"]) == {"saved_model", "onnx"}
+    assert all(f["max_abs_diff"] <= 1e-4 for f in exported["formats"].values())
+    assert os.path.exists(os.path.join(exported["directory"], "model.onnx"))
+    # The output directory is a servable text pipeline: documents in, retrieved bank sentences out.
+    from dlzoo.models.lcm import LCMPipeline
+
+    pipe = LCMPipeline.from_directory(summary["files"]["model"])
+    bank = set(json.loads(open(summary["files"]["bank"]).read()))
+    continuation = pipe.generate(["The first sentence of a document. Then a second sentence follows."],
+                                 max_new_concepts=2)[0]
+    assert 1 <= len(continuation) <= 2 and set(continuation) <= bank
 
 
 @pytest.mark.slow
 def test_quickstart_two_tower_end_to_end(tmp_path):
-    summary = _run(tmp_path, "lcm-two-tower", ["--set", "num_denoiser_layers=1", "--set", "hidden_dim=64"])
+    summary = _run(tmp_path, "lcm-two-tower", ["--set", "num_denoiser_layers=1", "--set", "hidden_dim=64",
+                                                "--no-export"])
+    assert summary["export"] is None
     assert summary["parameters"] > 0

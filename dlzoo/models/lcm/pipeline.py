@@ -16,6 +16,8 @@ import numpy as np
 
 from dlzoo.models.lcm.generation import GenerationResult, generate
 
+DECODE_SPACES = ("raw", "normalized")
+
 
 class LCMPipeline:
     """Continue a text with a trained LCM, concept by concept.
@@ -32,6 +34,11 @@ class LCMPipeline:
             stops generation. Defaults to `"End of text."`.
         eot_embedding: `(dim,)` array or None. Its embedding, if already
             computed (else it is encoded once). Defaults to `None`.
+        decode_space: str. `"raw"` (the decoder's bank holds raw encoder
+            embeddings; generated concepts are de-normalized first) or
+            `"normalized"` (the bank is in the normalizer's space, where
+            per-dimension standardization removes the direction shared by all
+            sentences; the quickstart decodes this way). Defaults to `"raw"`.
 
     Example:
 
@@ -44,7 +51,12 @@ class LCMPipeline:
     """
 
     def __init__(self, model, encoder, normalizer=None, decoder=None, splitter: Any = "rule_based",
-                 end_of_text: Optional[str] = "End of text.", eot_embedding=None):
+                 end_of_text: Optional[str] = "End of text.", eot_embedding=None, decode_space: str = "raw"):
+        if decode_space not in DECODE_SPACES:
+            raise ValueError(f"`decode_space` must be one of {DECODE_SPACES}. Received: decode_space={decode_space!r}.")
+        if decode_space == "normalized" and normalizer is None:
+            raise ValueError("`decode_space='normalized'` needs a `normalizer`. Received: normalizer=None.")
+        self.decode_space = decode_space
         self.model = model
         self.encoder = encoder
         self.normalizer = normalizer
@@ -83,7 +95,65 @@ class LCMPipeline:
         if not sentences:
             raise ValueError("The prompt text has no sentence. Received: an empty text.")
         result = self.continue_concepts(self.encode(sentences), **generate_kwargs)
+        if self.decode_space == "normalized":
+            return self._decode(result.normalized[0])
         return self.decode(result.concepts[0])
+
+    def _decode(self, concepts) -> List[str]:
+        if self.decoder is None:
+            raise ValueError("LCMPipeline needs a `decoder` to turn concepts into text. Received: decoder=None.")
+        concepts = np.asarray(concepts, dtype="float32")
+        return self.decoder.decode(concepts) if len(concepts) else []
+
+    def generate(self, documents: Sequence[Union[str, Sequence[str]]], max_new_concepts: int = 8,
+                 **generate_kwargs) -> List[List[str]]:
+        """Continue several documents (strings or lists of sentences): one list of sentences each.
+
+        The method `dlzoo.to_app(..., text_pipeline=pipe)` serves as `POST /generate`.
+        """
+        if isinstance(documents, str):
+            raise TypeError("`documents` must be a list of documents. Received: a single str; wrap it in a list.")
+        return [self(document, max_new_concepts=max_new_concepts, **generate_kwargs) for document in documents]
+
+    @classmethod
+    def from_directory(cls, path: Union[str, "os.PathLike"], encoder=None) -> "LCMPipeline":
+        """The pipeline of a trained LCM directory, as the quickstart writes it.
+
+        The directory (or the `model.keras` inside it) holds `model.keras`,
+        `normalizer.json` and the sentence bank `bank.json` + `bank.npy`
+        (sentences and their raw encoder embeddings). Decoding is by
+        retrieval in the normalized space, as in the quickstart. Usable as a
+        server factory: `dlzoo serve DIR/model.keras --text-pipeline
+        dlzoo.models.lcm.pipeline:LCMPipeline.from_directory`.
+
+        Args:
+            path: str or PathLike. The directory or its `model.keras`.
+            encoder: the sentence encoder the model was trained on. Defaults
+                to `dlzoo.concepts.SentenceEncoder()` (MiniLM).
+        """
+        import json
+        import os
+
+        import dlzoo
+        from dlzoo.concepts import EmbeddingNormalizer, RetrievalDecoder, SentenceEncoder
+
+        directory = os.fspath(path)
+        if os.path.isfile(directory):
+            directory = os.path.dirname(os.path.abspath(directory))
+        needed = ("model.keras", "normalizer.json", "bank.json", "bank.npy")
+        missing = [name for name in needed if not os.path.exists(os.path.join(directory, name))]
+        if missing:
+            raise FileNotFoundError(
+                f"{directory!r} is not a trained LCM directory: missing {', '.join(missing)} "
+                f"(it needs {', '.join(needed)}, as `dlzoo quickstart` writes them)."
+            )
+        model = dlzoo.load(os.path.join(directory, "model.keras"))
+        normalizer = EmbeddingNormalizer.load(os.path.join(directory, "normalizer.json"))
+        with open(os.path.join(directory, "bank.json"), encoding="utf-8") as f:
+            texts = json.load(f)
+        embeddings = np.load(os.path.join(directory, "bank.npy"), allow_pickle=False)
+        decoder = RetrievalDecoder(texts, normalizer.normalize(embeddings))
+        return cls(model, encoder or SentenceEncoder(), normalizer, decoder, decode_space="normalized")
 
     def describe(self) -> Dict[str, Any]:
         return {

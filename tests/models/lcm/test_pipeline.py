@@ -60,3 +60,43 @@ class LCMPipelineTest(TestCase):
             pipe("Some text here. More text.", max_new_concepts=1)
         with self.assertRaisesNamed(ValueError, "empty"):
             pipe([], max_new_concepts=1)
+
+    def test_generate_several_documents_and_normalized_decoding(self):
+        bank = list(self.decoder.texts)
+        normalized_decoder = RetrievalDecoder(bank, self.normalizer.normalize(self.encoder.encode(bank)))
+        pipe = LCMPipeline(self.model, self.encoder, self.normalizer, normalized_decoder, decode_space="normalized")
+        out = pipe.generate(["One sentence. Two sentences.", ["A.", "B.", "C."]], max_new_concepts=2)
+        self.assertEqual([len(o) for o in out], [2, 2])
+        # Decoding in the normalized space = nearest bank row to the model's normalized prediction.
+        prompt = self.encoder.encode(["A.", "B.", "C."])
+        normalized = pipe.continue_concepts(prompt, max_new_concepts=2).normalized[0]
+        self.assertEqual(out[1], normalized_decoder.decode(normalized))
+        with self.assertRaisesNamed(TypeError, "documents"):
+            pipe.generate("one document")
+        with self.assertRaisesNamed(ValueError, "decode_space"):
+            LCMPipeline(self.model, self.encoder, self.normalizer, self.decoder, decode_space="latent")
+        with self.assertRaisesNamed(ValueError, "normalizer"):
+            LCMPipeline(self.model, self.encoder, None, self.decoder, decode_space="normalized")
+
+    def test_from_directory(self):
+        import json
+        import os
+        import tempfile
+
+        bank = list(self.decoder.texts)
+        with tempfile.TemporaryDirectory() as tmp:
+            with self.assertRaisesNamed(FileNotFoundError, "model.keras", "bank.json"):
+                LCMPipeline.from_directory(tmp, encoder=self.encoder)
+            self.model.save(os.path.join(tmp, "model.keras"))
+            self.normalizer.save(os.path.join(tmp, "normalizer.json"))
+            with open(os.path.join(tmp, "bank.json"), "w") as f:
+                json.dump(bank, f)
+            np.save(os.path.join(tmp, "bank.npy"), self.encoder.encode(bank))
+            pipe = LCMPipeline.from_directory(os.path.join(tmp, "model.keras"), encoder=self.encoder)
+            self.assertEqual(pipe.decode_space, "normalized")
+            prompt = ["The first sentence is here.", "A second one follows!"]
+            expected = LCMPipeline(self.model, self.encoder, self.normalizer,
+                                   RetrievalDecoder(bank, self.normalizer.normalize(self.encoder.encode(bank))),
+                                   decode_space="normalized")(prompt, max_new_concepts=2)
+            self.assertEqual(pipe(prompt, max_new_concepts=2), expected)
+            self.assertTrue(all(s in bank for s in expected))
