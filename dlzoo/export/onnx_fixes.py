@@ -87,6 +87,29 @@ def replace_erfc(model) -> int:
     return len(erfc_nodes)
 
 
+def onnx_copy(message):
+    copy = type(message)()
+    copy.CopyFrom(message)
+    return copy
+
+
+def _rename_tensor(graph, old: str, new: str) -> None:
+    """Rename an intermediate tensor everywhere it appears (node inputs/outputs, value_info, initializers)."""
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == old:
+                node.input[i] = new
+        for i, name in enumerate(node.output):
+            if name == old:
+                node.output[i] = new
+    for info in graph.value_info:
+        if info.name == old:
+            info.name = new
+    for init in graph.initializer:
+        if init.name == old:
+            init.name = new
+
+
 def name_outputs(model, output_names: List[str]) -> int:
     """Give graph outputs the model's names, through Identity nodes. Returns how many were renamed."""
     from onnx import helper
@@ -97,13 +120,23 @@ def name_outputs(model, output_names: List[str]) -> int:
             f"The ONNX graph has {len(graph.output)} outputs but the model has {len(output_names)} "
             f"({output_names})."
         )
+    current = [o.name for o in graph.output]
+    if current != list(output_names) and sorted(current) == sorted(output_names):
+        # The right names in another order (tf2onnx sorts a dict's outputs): put them in the model's order.
+        by_name = {o.name: onnx_copy(o) for o in graph.output}
+        del graph.output[:]
+        graph.output.extend(by_name[name] for name in output_names)
+        return 0
     names = _all_names(graph)
     renamed = 0
     for out, wanted in zip(graph.output, output_names):
         if out.name == wanted:
             continue
         if wanted in names:
-            raise ValueError(f"Cannot name an ONNX output {wanted!r}: the graph already uses that name.")
+            if wanted in {v.name for v in graph.input} | {o.name for o in graph.output}:
+                raise ValueError(f"Cannot name an ONNX output {wanted!r}: a graph input or output has that name.")
+            # An intermediate tensor has the name (tf2onnx keeps TensorFlow's op names): move it aside.
+            _rename_tensor(graph, wanted, _unique(names, f"{wanted}/inner"))
         graph.node.append(helper.make_node("Identity", [out.name], [wanted], name=_unique(names, f"{wanted}/identity")))
         names.add(wanted)
         out.name = wanted

@@ -75,3 +75,37 @@ class OnnxFixesTest(TestCase):
         directory = tempfile.mkdtemp(prefix="dlzoo-onnx-fixes-")
         self.addCleanup(__import__("shutil").rmtree, directory, True)
         return f"{directory}/{name}"
+
+    def test_output_named_like_an_intermediate_tensor(self):
+        # tf2onnx keeps TensorFlow op names: an intermediate tensor may already carry the output's name.
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])
+        y = helper.make_tensor_value_info("Identity:0", TensorProto.FLOAT, ["batch", 3])
+        nodes = [
+            helper.make_node("Relu", ["x"], ["sequence_output"], name="relu"),
+            helper.make_node("Neg", ["sequence_output"], ["n"], name="neg"),
+            helper.make_node("Identity", ["n"], ["Identity:0"], name="out"),
+        ]
+        model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]),
+                                  opset_imports=[helper.make_opsetid("", 15)], ir_version=8)
+        self.assertEqual(onnx_fixes.name_outputs(model, ["sequence_output"]), 1)
+        onnx.checker.check_model(model)
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        self.assertEqual([o.name for o in session.get_outputs()], ["sequence_output"])
+        data = np.array([[-1.0, 0.5, 2.0]], "float32")
+        np.testing.assert_array_equal(session.run(None, {"x": data})[0], -np.maximum(data, 0))
+        with self.assertRaisesNamed(ValueError, "'x'"):
+            onnx_fixes.name_outputs(model, ["x"])
+
+    def test_outputs_with_the_right_names_in_another_order_are_reordered(self):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])
+        outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 3]) for n in ("b", "a")]
+        nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Neg", ["x"], ["b"])]
+        model = helper.make_model(helper.make_graph(nodes, "g", [x], outs),
+                                  opset_imports=[helper.make_opsetid("", 15)], ir_version=8)
+        self.assertEqual(onnx_fixes.name_outputs(model, ["a", "b"]), 0)
+        self.assertEqual([o.name for o in model.graph.output], ["a", "b"])
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        data = np.array([[-1.0, 0.5, 2.0]], "float32")
+        relu, neg = session.run(None, {"x": data})
+        np.testing.assert_array_equal(relu, np.maximum(data, 0))
+        np.testing.assert_array_equal(neg, -data)

@@ -76,8 +76,10 @@ class LearnedPositionEmbedding(keras.layers.Layer):
                     f"max_sequence_length={self.max_sequence_length}. "
                     f"Received: start_index={start_index}, seq_len={seq_len}."
                 )
-        embeddings = ops.convert_to_tensor(self.embeddings)
-        table = ops.slice(embeddings, (start_index, 0), (seq_len, embeddings.shape[-1]))
+        # A gather rather than a slice: under shape polymorphism (JAX SavedModel export) a slice of
+        # symbolic length `seq_len` from the table cannot be proven to fit, a gather can.
+        positions = ops.arange(seq_len, dtype="int32") + ops.cast(start_index, "int32")
+        table = ops.take(ops.convert_to_tensor(self.embeddings), positions, axis=0)
         return ops.cast(ops.broadcast_to(table, ops.shape(inputs)), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
