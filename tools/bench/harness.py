@@ -224,6 +224,9 @@ def close_workers(workers: List[Worker], log: Callable[[str], None] = print, gra
         w.close()
 
 
+SETTLE_S = 0.5  # seconds of quiet before each timed call (see `time_interleaved`)
+
+
 def time_interleaved(
     contenders: List[Contender],
     rounds: int,
@@ -231,11 +234,17 @@ def time_interleaved(
     budget_s: Optional[float] = None,
     min_rounds: int = 2,
     log: Callable[[str], None] = print,
+    settle_s: float = SETTLE_S,
 ) -> List[Dict[str, Any]]:
     """Warm each contender up, then time one call per contender per round, interleaved.
 
     Workers must be set up. Stops early (after at least `min_rounds`) once the
-    timed rounds have used `budget_s` seconds.
+    timed rounds have used `budget_s` seconds. Before each timed call the
+    machine gets `settle_s` seconds of quiet, so that the worker timed just
+    before has parked its thread pools (OpenMP and Eigen threads spin for a
+    while after each parallel region; on 2 cores the spinning threads of the
+    previous contender otherwise slow the next one, measured 2-3x on torch
+    batch-1 inference).
     """
     for c in contenders:
         if not c.worker.ok:
@@ -253,6 +262,8 @@ def time_interleaved(
             if c.error or not c.worker.ok:
                 continue
             try:
+                if settle_s:
+                    time.sleep(settle_s)
                 t = c.worker.run(c.variant, n=1)[0]
                 c.times.append(t)
                 line.append(f"{c.label} {t:.3f}")

@@ -307,8 +307,11 @@ class GroupedQueryAttention(keras.layers.Layer):
         q = self.query_dense(query)
         if self.use_qk_norm:
             q = self.query_norm(q)
+        rope = None
         if self.use_rotary_embedding and self_attention:
-            q = self.rotary_embedding(q, start_index=start_index)
+            # One set of angles for queries and keys (same positions in self-attention).
+            rope = self.rotary_embedding.cos_sin(ops.shape(q)[1], self._head_dim, start_index=start_index)
+            q = self.rotary_embedding.rotate(q, *rope)
 
         if cache is not None and cache_update_index is None:
             key, value = cache[:, 0, ...], cache[:, 1, ...]
@@ -318,8 +321,8 @@ class GroupedQueryAttention(keras.layers.Layer):
             value = self.value_dense(source)
             if self.use_qk_norm:
                 key = self.key_norm(key)
-            if self.use_rotary_embedding and self_attention:
-                key = self.rotary_embedding(key, start_index=start_index)
+            if rope is not None:
+                key = self.rotary_embedding.rotate(key, *rope)
             if cache is not None:
                 start = [0, cache_update_index, 0, 0]
                 key = ops.slice_update(cache[:, 0, ...], start, ops.cast(key, cache.dtype))

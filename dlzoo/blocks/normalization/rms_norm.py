@@ -58,14 +58,15 @@ class RMSNorm(keras.layers.Layer):
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
+        scale = ops.cast(self.scale, "float32")
+        if self.axis in (-1, len(inputs.shape) - 1):
+            # `keras.ops.rms_normalization` is the same formula, fused on torch (`F.rms_norm`).
+            return ops.cast(ops.rms_normalization(x, scale, axis=-1, epsilon=self.epsilon), self.compute_dtype)
         mean_square = ops.mean(ops.square(x), axis=self.axis, keepdims=True)
         x = x * ops.rsqrt(mean_square + self.epsilon)
-        scale = ops.cast(self.scale, "float32")
-        if self.axis not in (-1, len(inputs.shape) - 1):
-            shape = [1] * len(inputs.shape)
-            shape[self.axis] = -1
-            scale = ops.reshape(scale, shape)
-        return ops.cast(x * scale, self.compute_dtype)
+        shape = [1] * len(inputs.shape)
+        shape[self.axis] = -1
+        return ops.cast(x * ops.reshape(scale, shape), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -3,6 +3,7 @@
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from dlzoo.registry import register_block
@@ -79,18 +80,32 @@ class RotaryEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, start_index=0, positions=None):
-        # Shapes: b=batch, s=seq_len, n=num_heads, h=head_dim // 2.
-        head_dim = inputs.shape[-1]
-        half = head_dim // 2
+        cos, sin = self.cos_sin(ops.shape(inputs)[1], inputs.shape[-1], start_index=start_index, positions=positions)
+        return self.rotate(inputs, cos, sin)
+
+    def cos_sin(self, seq_len, head_dim, start_index=0, positions=None):
+        """Cosines and sines of the rotation angles, float32, shape `(batch|1, seq_len, 1, head_dim // 2)`.
+
+        Computed once per attention call and shared by queries and keys
+        (`GroupedQueryAttention` does), since both see the same positions.
+        """
+        # Shapes: b=batch, s=seq_len, h=head_dim // 2.
         if positions is None:
-            positions = ops.arange(ops.shape(inputs)[1], dtype="float32")
+            positions = ops.arange(seq_len, dtype="float32")
             positions = (positions + ops.cast(start_index, "float32"))[None, :]  # (1, s)
         positions = ops.cast(positions, "float32") / self.scaling_factor
-        exponents = ops.arange(half, dtype="float32") * (-2.0 / head_dim)
-        inverse_frequencies = ops.exp(exponents * math.log(self.max_wavelength))  # (h,)
-        angles = positions[:, :, None, None] * inverse_frequencies  # (b|1, s, 1, h)
-        cos, sin = ops.cos(angles), ops.sin(angles)
+        angles = positions[:, :, None, None] * ops.convert_to_tensor(self.inverse_frequencies(head_dim))  # (b|1, s, 1, h)
+        return ops.cos(angles), ops.sin(angles)
 
+    def inverse_frequencies(self, head_dim):
+        """`theta_i = max_wavelength ** (-2i / head_dim)`, `i < head_dim // 2` (float32 NumPy constants)."""
+        exponents = np.arange(head_dim // 2, dtype="float64") * (-2.0 / head_dim)
+        return np.exp(exponents * math.log(self.max_wavelength)).astype("float32")
+
+    def rotate(self, inputs, cos, sin):
+        """Rotate `inputs` `(batch, seq_len, num_heads, head_dim)` by the angles of `cos_sin`."""
+        head_dim = inputs.shape[-1]
+        half = head_dim // 2
         x = ops.cast(inputs, "float32")
         if self.layout == "interleaved":
             x = ops.take(x, deinterleave_permutation(head_dim), axis=-1)
