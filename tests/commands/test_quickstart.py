@@ -95,3 +95,17 @@ def test_quickstart_two_tower_end_to_end(tmp_path):
                                                 "--no-export"])
     assert summary["export"] is None
     assert summary["parameters"] > 0
+
+
+def test_time_budget_stops_training_after_the_epoch_that_passes_it():
+    import numpy as np
+
+    messages = []
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.zeros((8, 3), "float32"), np.zeros((8, 1), "float32")
+    history = model.fit(x, y, epochs=5, verbose=0, callbacks=[quickstart.time_budget_callback(1e-9, messages.append)])
+    assert len(history.history["loss"]) == 1
+    assert "time budget" in messages[0] and "after epoch 1" in messages[0]
+    history = model.fit(x, y, epochs=3, verbose=0, callbacks=[quickstart.time_budget_callback(3600, messages.append)])
+    assert len(history.history["loss"]) == 3 and len(messages) == 1
