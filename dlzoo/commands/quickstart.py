@@ -137,10 +137,27 @@ class _Log:
         self._t = now
 
 
+# Lower bounds of the numeric options (None = option left at its default).
+MINIMA = {"epochs": 1, "max_documents": 10, "batch_size": 1, "max_length": 2, "inference_steps": 1, "threads": 1,
+          "learning_rate": 0.0, "time_budget": 0.0}
+
+
+def validate_arguments(args):
+    """Refuse out-of-range numeric options before anything is loaded (or re-executed)."""
+    for name, minimum in MINIMA.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        strict = name == "learning_rate"
+        if value < minimum or (strict and value <= minimum):
+            flag = "--" + name.replace("_", "-")
+            relation = ">" if strict else ">="
+            raise ValueError(f"`{flag}` must be {relation} {minimum}. Received: {flag}={value}.")
+
+
 def run(args):
+    validate_arguments(args)
     _maybe_reexec(args)
-    if args.epochs is not None and args.epochs < 1:
-        raise ValueError(f"`--epochs` must be >= 1. Received: --epochs={args.epochs}.")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     log = _Log()
     import numpy as np

@@ -109,3 +109,12 @@ def test_time_budget_stops_training_after_the_epoch_that_passes_it():
     assert "time budget" in messages[0] and "after epoch 1" in messages[0]
     history = model.fit(x, y, epochs=3, verbose=0, callbacks=[quickstart.time_budget_callback(3600, messages.append)])
     assert len(history.history["loss"]) == 3 and len(messages) == 1
+
+
+@pytest.mark.parametrize("flag, value", [("--epochs", "0"), ("--batch-size", "0"), ("--max-length", "1"),
+                                         ("--max-documents", "3"), ("--learning-rate", "0"), ("--time-budget", "-5"),
+                                         ("--inference-steps", "0"), ("--threads", "0")])
+def test_out_of_range_options_are_refused_before_any_work(flag, value):
+    args = _parse([flag, value])
+    with pytest.raises(ValueError, match=f"`{flag}` must be .*Received: {flag}="):
+        quickstart.run(args)
