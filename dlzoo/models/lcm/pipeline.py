@@ -83,7 +83,7 @@ class LCMPipeline:
         return generate(self.model, concepts, normalizer=self.normalizer, **generate_kwargs)
 
     def decode(self, concepts) -> List[str]:
-        """Sentences for raw concepts (with the configured decoder)."""
+        """Sentences for concepts in the decoder's space (raw, or normalized with `decode_space="normalized"`)."""
         if self.decoder is None:
             raise ValueError("LCMPipeline needs a `decoder` to turn concepts into text. Received: decoder=None.")
         concepts = np.asarray(concepts, dtype="float32")
@@ -96,14 +96,8 @@ class LCMPipeline:
             raise ValueError("The prompt text has no sentence. Received: an empty text.")
         result = self.continue_concepts(self.encode(sentences), **generate_kwargs)
         if self.decode_space == "normalized":
-            return self._decode(result.normalized[0])
+            return self.decode(result.normalized[0])
         return self.decode(result.concepts[0])
-
-    def _decode(self, concepts) -> List[str]:
-        if self.decoder is None:
-            raise ValueError("LCMPipeline needs a `decoder` to turn concepts into text. Received: decoder=None.")
-        concepts = np.asarray(concepts, dtype="float32")
-        return self.decoder.decode(concepts) if len(concepts) else []
 
     def generate(self, documents: Sequence[Union[str, Sequence[str]]], max_new_concepts: int = 8,
                  **generate_kwargs) -> List[List[str]]:
