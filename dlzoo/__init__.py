@@ -3,43 +3,49 @@
 State-of-the-art techniques as backend-agnostic, serializable Keras blocks;
 named base models assembled from blocks by `dlzoo.build(name, **params)`.
 
-Importing dlzoo imports Keras and registers the built-in blocks. Everything
-heavier (the builder's model families, export, serving, experiments,
-keras-hub) is imported on first use of the attribute that needs it.
+`import dlzoo` is cheap: it imports neither Keras nor a backend. The
+registration decorators are here; everything else (blocks, families,
+building, counting, export, serving) is imported on first use of the
+attribute that needs it (PEP 562), so the command line answers `--help` and
+`dlzoo list` without Keras.
 """
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from dlzoo.registry import (  # noqa: E402
-    describe_block,
-    get_block,
-    list_blocks,
     register_block,
+    register_block_configuration,
     register_component,
     register_extension,
+    register_keras_layer,
     register_model,
 )
-from dlzoo import blocks  # noqa: E402,F401
 
 # Public name -> module that defines it (loaded lazily, PEP 562).
 _LAZY = {
     "build": "dlzoo.builder",
     "load": "dlzoo.builder",
-    "list_models": "dlzoo.builder",
-    "describe": "dlzoo.builder",
-    "count_params": "dlzoo.builder",
-    "estimate_memory": "dlzoo.builder",
-    "diff": "dlzoo.builder",
-    "list_extensions": "dlzoo.builder",
     "apply_extension": "dlzoo.builder",
+    "describe": "dlzoo.inspection",
+    "count_params": "dlzoo.inspection",
+    "estimate_memory": "dlzoo.inspection",
+    "diff": "dlzoo.inspection",
+    "list_models": "dlzoo.catalog",
+    "list_extensions": "dlzoo.catalog",
+    "list_blocks": "dlzoo.catalog",
+    "get_block": "dlzoo.catalog",
+    "describe_block": "dlzoo.catalog",
     "ZooModel": "dlzoo.zoo_model",
+    "Plan": "dlzoo.plan",
     "export": "dlzoo.export",
     "to_app": "dlzoo.serving",
+    "blocks": "dlzoo.blocks",
     "extensions": "dlzoo.extensions",
+    "families": "dlzoo.families",
     "models": "dlzoo.models",
-    "lcm": "dlzoo.models.lcm",
+    "lcm": "dlzoo.lcm",
     "testing": "dlzoo.testing",
 }
 

@@ -33,10 +33,15 @@ double underscore instead (`attention__num_key_value_heads=2`).
 """
 
 import copy
+import fnmatch
 import json
 import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+import yaml
+
+from dlzoo.registry import unknown_name_error
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 PRESET_CONFIG_FILE = "config.json"
@@ -119,6 +124,24 @@ def config_names() -> List[str]:
     return sorted(config_index())
 
 
+def list_models(pattern: Optional[str] = None) -> List[str]:
+    """Names of the named models (zoo configs), optionally filtered; reads files only (no Keras).
+
+    `dlzoo.list_models` (`dlzoo.catalog`) loads the installed plugins first,
+    which may add config directories.
+
+    Args:
+        pattern: str. `fnmatch` wildcard (`"llama-*"`); a plain word matches
+            as a substring. Defaults to all.
+    """
+    names = config_names()
+    if pattern:
+        if not any(ch in pattern for ch in "*?["):
+            pattern = f"*{pattern}*"
+        names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    return names
+
+
 # ---------------------------------------------------------------------- load
 def load_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     """Read one config file (YAML with `yaml.safe_load`, or JSON) and check its keys."""
@@ -130,8 +153,6 @@ def load_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
         if path.suffix == ".json":
             data = json.loads(text)
         else:
-            import yaml
-
             data = yaml.safe_load(text)
     except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -155,8 +176,6 @@ def check_config_keys(config: Mapping[str, Any], where: str = "config") -> None:
     """Raise `ValueError` for an unknown top-level key (with a did-you-mean hint)."""
     for key in config:
         if key not in CONFIG_KEYS:
-            from dlzoo.registry import unknown_name_error
-
             raise unknown_name_error("config key", key, CONFIG_KEYS, param=f"{where}: key")
 
 
@@ -177,55 +196,65 @@ def is_preset_dir(path: Union[str, os.PathLike]) -> bool:
     return path.is_dir() and (path / PRESET_CONFIG_FILE).is_file()
 
 
-def load_raw(source: Union[str, os.PathLike, Mapping[str, Any]], _seen: Tuple[str, ...] = ()) -> Dict[str, Any]:
-    """The config named by `source`, its `base:` chain merged in (no validation of params).
+def _load_one(source: Union[str, os.PathLike, Mapping[str, Any]]) -> Dict[str, Any]:
+    """One config (its own keys, `base:` not followed) from a name, path, preset directory or dict."""
+    if isinstance(source, Mapping):
+        config = _plain(dict(source), where="config dict")
+        check_config_keys(config)
+        return config
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(
+            "A model must be given as a zoo name, a config path, a preset directory or a config dict. "
+            f"Received: {source!r} of type {type(source).__name__}."
+        )
+    text = os.fspath(source)
+    path = Path(text).expanduser()
+    if is_preset_dir(path):
+        return load_file(path / PRESET_CONFIG_FILE)
+    if path.suffix in CONFIG_SUFFIXES and path.exists():
+        return load_file(path)
+    if path.suffix in CONFIG_SUFFIXES and (os.sep in text or "/" in text):
+        raise FileNotFoundError(f"No zoo config file at {text!r}.")
+    index = config_index()
+    if text not in index:
+        raise unknown_model_error(text)
+    return load_file(index[text])
+
+
+def load_chain(source: Union[str, os.PathLike, Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    """The config named by `source` and its `base:` ancestors, the farthest ancestor first.
 
     Args:
         source: a zoo model name, a path to a `.yaml`/`.json` file, a preset
             directory, or a config dict.
     """
-    if isinstance(source, Mapping):
-        config = _plain(dict(source), where="config dict")
-        check_config_keys(config)
-    elif isinstance(source, (str, os.PathLike)):
-        text = os.fspath(source)
-        path = Path(text).expanduser()
-        if is_preset_dir(path):
-            config = load_file(path / PRESET_CONFIG_FILE)
-        elif path.suffix in CONFIG_SUFFIXES and path.exists():
-            config = load_file(path)
-        elif path.suffix in CONFIG_SUFFIXES and (os.sep in text or "/" in text):
-            raise FileNotFoundError(f"No zoo config file at {text!r}.")
-        else:
-            index = config_index()
-            if text not in index:
-                raise unknown_model_error(text)
-            config = load_file(index[text])
-    else:
-        raise TypeError(
-            "A model must be given as a zoo name, a config path, a preset directory or a config dict. "
-            f"Received: {source!r} of type {type(source).__name__}."
-        )
-    base = config.get("base")
-    if base is None:
-        config.pop("base", None)
-        return config
-    if not isinstance(base, str):
-        raise TypeError(f"`base` must be the name of a zoo model. Received: base={base!r}.")
-    here = config.get("name", "<config>")
-    chain = _seen + (here,)
-    if base in chain:
-        raise ValueError(
-            f"The `base:` chain of zoo config {chain[0]!r} loops: {' -> '.join(chain + (base,))}."
-        )
-    parent = load_raw(base, _seen=chain)
-    return merge_configs(parent, config)
+    chain = [_load_one(source)]
+    seen = [chain[0].get("name", "<config>")]
+    while chain[0].get("base") is not None:
+        base = chain[0]["base"]
+        if not isinstance(base, str):
+            raise TypeError(f"`base` must be the name of a zoo model. Received: base={base!r}.")
+        if base in seen:
+            raise ValueError(
+                f"The `base:` chain of zoo config {seen[0]!r} loops: {' -> '.join(seen + [base])}."
+            )
+        seen.append(base)
+        chain.insert(0, _load_one(base))
+    return chain
+
+
+def load_raw(source: Union[str, os.PathLike, Mapping[str, Any]]) -> Dict[str, Any]:
+    """The config named by `source`, its `base:` chain merged in (no validation of params)."""
+    chain = load_chain(source)
+    merged = chain[0]
+    for child in chain[1:]:
+        merged = merge_configs(merged, child)
+    merged.pop("base", None)
+    return merged
 
 
 def unknown_model_error(name: str, extra_names: Iterable[str] = ()) -> ValueError:
     """`ValueError` for an unknown model name, listing the closest zoo names."""
-    from dlzoo.registry import unknown_name_error
-
     return unknown_name_error("model", name, sorted(set(config_names()) | set(extra_names)))
 
 
@@ -278,8 +307,6 @@ def parse_value(text: str) -> Any:
     except ValueError:
         pass
     if stripped[:1] in ("[", "{"):
-        import yaml
-
         try:
             return yaml.safe_load(stripped)
         except Exception:
@@ -351,111 +378,6 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
     return flat
 
 
-# ----------------------------------------------------------------- checking
-def _type_name(default: Any) -> str:
-    if isinstance(default, bool):
-        return "True or False"
-    if isinstance(default, int):
-        return "an integer"
-    if isinstance(default, float):
-        return "a number"
-    if isinstance(default, str):
-        return "a string"
-    if isinstance(default, (list, tuple)):
-        return "a list"
-    if isinstance(default, dict):
-        return "a mapping"
-    return "any value"
-
-
-def check_params(
-    params: Mapping[str, Any],
-    schema: Mapping[str, Any],
-    model: str = "the model",
-    prefix: str = "",
-    nullable: Iterable[str] = (),
-) -> Dict[str, Any]:
-    """Check parameter names and types against a schema of defaults.
-
-    `model` is the display name used in messages (e.g. `"model 'gpt-tiny'"`).
-    The schema maps each parameter to its default. The default's type is the
-    allowed type: `bool`, `int` (not bool), `float` (ints accepted and
-    converted), `str`, `list`; a non-empty `dict` default is a nested schema
-    checked recursively; an empty `dict` default accepts any mapping; a
-    `None` default accepts anything (the assembler's `validate` checks it).
-    Dotted names listed in `nullable` also accept `None`.
-
-    Raises:
-        ValueError: an unknown name, listing the valid ones and the closest.
-        TypeError: a value of the wrong type, naming the parameter, the
-            value and the allowed type.
-
-    Returns:
-        A checked copy (floats normalized).
-    """
-    from dlzoo.registry import close_matches
-
-    if not isinstance(params, Mapping):
-        name = prefix[:-1] if prefix else "params"
-        raise TypeError(
-            f"`{name}` must be a mapping of parameter names to values. "
-            f"Received: {name}={params!r} of type {type(params).__name__}."
-        )
-    checked: Dict[str, Any] = {}
-    for key, value in params.items():
-        full = f"{prefix}{key}"
-        if key not in schema:
-            valid = [f"{prefix}{k}" for k in schema]
-            matches = close_matches(str(full), valid)
-            hint = (" Did you mean " + " or ".join(repr(m) for m in matches) + "?") if matches else ""
-            raise ValueError(
-                f"Unknown parameter {full!r} for {model}.{hint} "
-                f"Received: {full}={value!r}. Valid parameters: {', '.join(valid)}."
-            )
-        default = schema[key]
-        checked[key] = _check_value(full, value, default, model, tuple(nullable))
-    return checked
-
-
-def _check_value(name: str, value: Any, default: Any, model: str, nullable: Tuple[str, ...] = ()) -> Any:
-    def wrong():
-        allowed = _type_name(default) + (" or None" if name in nullable else "")
-        return TypeError(
-            f"Parameter `{name}` of {model} must be {allowed}. "
-            f"Received: {name}={value!r} of type {type(value).__name__}."
-        )
-
-    if default is None or (value is None and name in nullable):
-        return copy.deepcopy(value)
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise wrong()
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise wrong()
-        return int(value)
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise wrong()
-        return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise wrong()
-        return value
-    if isinstance(default, (list, tuple)):
-        if not isinstance(value, (list, tuple)):
-            raise wrong()
-        return _plain(list(value), where=name)
-    if isinstance(default, dict):
-        if not isinstance(value, Mapping):
-            raise wrong()
-        if not default:
-            return _plain(dict(value), where=name)
-        return check_params(value, default, model=model, prefix=name + ".", nullable=nullable)
-    return copy.deepcopy(value)
-
-
 # --------------------------------------------------------------- extensions
 ExtensionSpec = Tuple[str, Dict[str, Any]]
 
@@ -512,12 +434,12 @@ def extension_entry(name: str, kwargs: Mapping[str, Any]) -> Any:
 
 __all__ = [
     "CONFIG_KEYS",
-    "check_params",
     "config_dirs",
     "config_index",
     "config_names",
     "deep_merge",
     "flatten",
+    "load_chain",
     "load_file",
     "load_raw",
     "merge_configs",

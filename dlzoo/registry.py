@@ -4,8 +4,10 @@ Every public name in dlzoo resolves through one of these registries, so an
 unknown name always fails the same way: a `ValueError` that names the kind,
 the value, and the closest registered names ("did you mean ...").
 
-This module imports Keras only inside `register_block` so that pure-Python
-parts (config resolution, the CLI's argument parsing) stay cheap.
+Pure Python: Keras is imported only inside `register_block` (when a block
+module is imported), so the CLI's argument parsing and `dlzoo list` stay
+cheap. Blocks register when `dlzoo.blocks` is imported, families when
+`dlzoo.families` is, extensions when `dlzoo.extensions` is.
 """
 
 import dataclasses
@@ -89,19 +91,21 @@ def close_matches(name: str, choices, n: int = 3) -> List[str]:
     return matches
 
 
+def did_you_mean(name: Any, choices) -> str:
+    """`" Did you mean 'x' or 'y'?"` for the closest `choices`, or `""` (the one hint every message uses)."""
+    matches = close_matches(str(name), [c for c in choices if isinstance(c, str)])
+    return (" Did you mean " + " or ".join(repr(m) for m in matches) + "?") if matches else ""
+
+
 def unknown_name_error(kind: str, name: Any, choices, param: Optional[str] = None) -> ValueError:
     """A `ValueError` for an unknown name, with close matches and the valid set."""
     choices = sorted(choices)
     param = param or kind
-    hint = ""
-    matches = close_matches(str(name), choices)
-    if matches:
-        hint = " Did you mean " + " or ".join(repr(m) for m in matches) + "?"
     shown = ", ".join(repr(c) for c in choices[:40])
     if len(choices) > 40:
         shown += f", ... ({len(choices)} in all)"
     return ValueError(
-        f"Unknown {kind} {name!r}.{hint} Received: {param}={name!r}. Allowed: {shown}."
+        f"Unknown {kind} {name!r}.{did_you_mean(name, choices)} Received: {param}={name!r}. Allowed: {shown or '(none)'}."
     )
 
 
@@ -110,7 +114,7 @@ def _qualname(obj: Any) -> str:
 
 
 BLOCKS = Registry("block")
-MODELS = Registry("model assembler")
+MODELS = Registry("model family")
 EXTENSIONS = Registry("extension")
 COMPONENTS: Dict[str, Registry] = {}
 
@@ -182,15 +186,93 @@ def register_block(
     return decorator
 
 
-def register_model(name: str, paper: Optional[str] = None, **metadata: Any) -> Callable:
-    """Decorator: register a model assembler (a function or class) by name.
+def register_keras_layer(name: str, cls, count_params: Callable, category: str = "core", **metadata: Any):
+    """Register one of Keras' own layers by name, so plans and configs can use it like a block.
 
-    An assembler takes the model's parameters as keyword arguments and
-    returns a `keras.Model` (see `dlzoo.builder`). Its signature defines the
-    parameters a zoo config may set.
+    Keras' class is not touched (it keeps its own serialization name); the
+    entry records `count_params(layer, input_shape) -> int`, the exact
+    weight count used where the layer has no `count_params_for`.
 
     Args:
-        name: str. Assembler name used by the `model:` key of zoo configs.
+        name: str. Registry name, snake_case (`"dense"`).
+        cls: a `keras.layers.Layer` subclass.
+        count_params: callable. `(unbuilt layer, input shape(s)) -> int`.
+        category: str. Role. Defaults to `"core"`.
+    """
+    example = metadata.pop("example", None)
+    BLOCKS.add(
+        Entry(
+            name=name,
+            obj=cls,
+            kind="block",
+            category=category,
+            example=example,
+            metadata=dict(metadata, native=True, count_params=count_params),
+        )
+    )
+    return cls
+
+
+def register_block_configuration(
+    name: str, base, class_name: str, paper: Optional[str] = None, summary: str = "", **fixed: Any
+):
+    """Register `base` with some constructor arguments fixed as a block of its own.
+
+    `SwiGLU` is `GatedLinearUnit(activation="silu")`: one technique, one
+    implementation, two registered names. The generated class takes
+    `base`'s arguments except the fixed ones, omits them from `get_config()`,
+    and is serializable under `class_name`.
+
+    Args:
+        name: str. Registry name (`"swiglu"`).
+        base: the block class to configure.
+        class_name: str. Name of the generated class (`"SwiGLU"`).
+        paper: str. Paper of the configuration.
+        summary: str. One-line docstring summary.
+        **fixed: the fixed constructor arguments (`activation="silu"`).
+    """
+    signature = inspect.signature(base.__init__)
+    parameters = [p for p in signature.parameters.values() if p.name not in fixed]
+    for key in fixed:
+        if key not in signature.parameters:
+            raise ValueError(f"{base.__name__} has no argument {key!r} to fix. Received: {key}={fixed[key]!r}.")
+
+    def __init__(self, *args, **kwargs):
+        for key in fixed:
+            if key in kwargs:
+                raise TypeError(f"{class_name} fixes `{key}`={fixed[key]!r}; it cannot be set. Received: {key}={kwargs[key]!r}.")
+        base.__init__(self, *args, **kwargs, **fixed)
+
+    __init__.__signature__ = signature.replace(parameters=parameters)
+
+    def get_config(self):
+        config = base.get_config(self)
+        for key in fixed:
+            config.pop(key, None)
+        return config
+
+    settings = ", ".join(f"{k}={v!r}" for k, v in fixed.items())
+    doc = f"{summary or class_name}\n\n`{base.__name__}` with {settings}; see its arguments.\n"
+    cls = type(class_name, (base,), {"__init__": __init__, "get_config": get_config, "__doc__": doc,
+                                     "__module__": base.__module__, "__qualname__": class_name})
+    base_example = BLOCKS.get(base.registered_name).example or {}
+    example = dict(base_example, init_kwargs={k: v for k, v in base_example.get("init_kwargs", {}).items() if k not in fixed})
+    return register_block(name, paper=paper, example=example, configuration_of=base.registered_name, fixed=dict(fixed))(cls)
+
+
+def register_model(name: str, paper: Optional[str] = None, **metadata: Any) -> Callable:
+    """Decorator: register a model family by name (the `model:` key of zoo configs).
+
+    A family is a function whose keyword arguments (with defaults) are the
+    model's parameters. It returns a `dlzoo.plan.Plan` (see
+    `guides/adding_a_model.md`), from which dlzoo builds, counts and
+    describes the model. The older assembler form, a function returning
+    `(inputs, outputs)` or a functional `keras.Model` (with optional
+    `count_params=`, `validate=`, `blocks=`, `activation_elements=`
+    metadata), still works.
+
+    Args:
+        name: str. Family name used by the `model:` key of zoo configs.
         paper: str. Paper of the architecture.
         **metadata: Extra facts recorded with the entry.
     """
@@ -236,13 +318,8 @@ def register_component(kind: str, name: str, **metadata: Any) -> Callable:
     return decorator
 
 
-def _ensure_blocks_loaded() -> None:
-    import dlzoo.blocks  # noqa: F401  (registers every built-in block)
-
-
 def get_block(name: str):
     """The block class registered under `name`."""
-    _ensure_blocks_loaded()
     return BLOCKS.get(name).obj
 
 
@@ -253,18 +330,58 @@ def list_blocks(pattern: Optional[str] = None) -> List[str]:
         pattern: str. `fnmatch` pattern (`"*attention*"`); a plain word
             matches as a substring. Defaults to all blocks.
     """
-    _ensure_blocks_loaded()
     return BLOCKS.names(pattern)
 
 
+def signature_parameters(fn) -> List[inspect.Parameter]:
+    """Named parameters of a function, or of a class's `__init__` (without self, *args, **kwargs)."""
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    params = list(inspect.signature(target).parameters.values())
+    if inspect.isclass(fn) or (params and params[0].name == "self"):
+        params = params[1:]
+    return [p for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+
 def init_arguments(cls) -> Dict[str, Any]:
-    """`__init__` arguments of a class (without self/**kwargs) and their defaults."""
-    args = {}
-    for p in inspect.signature(cls.__init__).parameters.values():
-        if p.name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
-            continue
-        args[p.name] = None if p.default is inspect.Parameter.empty else p.default
-    return args
+    """`__init__` arguments of a class (without self/**kwargs) and their defaults (`None` if required)."""
+    return {p.name: (None if p.default is p.empty else p.default) for p in signature_parameters(cls)}
+
+
+def required_arguments(cls) -> List[str]:
+    """`__init__` arguments of a class that have no default."""
+    return [p.name for p in signature_parameters(cls) if p.default is p.empty]
+
+
+def check_block_role(param: str, value: Any, role: str) -> str:
+    """Check that `value` names a registered block of the given role (category), e.g. a normalization."""
+    if not isinstance(value, str):
+        raise TypeError(
+            f"`{param}` must be the registered name of a {role} block (a string). "
+            f"Received: {param}={value!r} of type {type(value).__name__}."
+        )
+    allowed = [e.name for e in BLOCKS.entries() if e.category == role]
+    if value not in allowed:
+        actual = f" ({value!r} is a {BLOCKS.get(value).category} block)" if value in BLOCKS else ""
+        raise ValueError(
+            f"`{param}` must name a registered {role} block{actual}.{did_you_mean(value, allowed)} "
+            f"Received: {param}={value!r}. Allowed: {', '.join(repr(a) for a in allowed)}."
+        )
+    return value
+
+
+def make_block(block: str, optional: Optional[Dict[str, Any]] = None, **arguments: Any):
+    """Instantiate the block registered as `block` (unbuilt).
+
+    Args:
+        block: str. Registered block name.
+        optional: dict. Arguments passed only if the block's constructor
+            takes them (e.g. `{"epsilon": 1e-5}` for any norm).
+        **arguments: Arguments always passed (`name`, `dtype` included).
+    """
+    cls = get_block(block)
+    accepted = init_arguments(cls)
+    extra = {k: v for k, v in (optional or {}).items() if k in accepted and k not in arguments}
+    return cls(**arguments, **extra)
 
 
 def docstring_summary(obj) -> str:
@@ -274,7 +391,6 @@ def docstring_summary(obj) -> str:
 
 def describe_block(name: str) -> Dict[str, Any]:
     """Facts about a block: class, paper, category, arguments with defaults, summary."""
-    _ensure_blocks_loaded()
     entry = BLOCKS.get(name)
     cls = entry.obj
     return {

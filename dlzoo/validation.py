@@ -9,6 +9,8 @@ Pure Python: no Keras import.
 import numbers
 from typing import Any, Iterable, Optional
 
+from dlzoo import registry
+
 
 def _received(name: str, value: Any) -> str:
     return f"Received: {name}={value!r}"
@@ -84,13 +86,7 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     choices = list(choices)
     if value in choices:
         return value
-    from dlzoo.registry import close_matches
-
-    hint = ""
-    if isinstance(value, str):
-        matches = close_matches(value, [c for c in choices if isinstance(c, str)])
-        if matches:
-            hint = " Did you mean " + " or ".join(repr(m) for m in matches) + "?"
+    hint = registry.did_you_mean(value, choices) if isinstance(value, str) else ""
     raise ValueError(
         f"`{name}` must be one of {', '.join(repr(c) for c in choices)}.{hint} {_received(name, value)}."
     )
@@ -108,17 +104,14 @@ def check_divides(divisor_name: str, divisor: int, dividend_name: str, dividend:
 
 def check_registered(name: str, value: Any, kind: str = "block") -> str:
     """Check that `value` names a registered block (or other registry entry)."""
-    from dlzoo import registry
-
     if not isinstance(value, str):
         raise TypeError(
             f"`{name}` must be the registered name of a {kind} (a string). "
             f"{_received(name, value)} of type {type(value).__name__}."
         )
     if kind == "block":
-        registry._ensure_blocks_loaded()
         table = registry.BLOCKS
-    elif kind == "model assembler":
+    elif kind in ("model family", "model assembler"):
         table = registry.MODELS
     elif kind == "extension":
         table = registry.EXTENSIONS

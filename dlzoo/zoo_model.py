@@ -1,11 +1,22 @@
-"""`ZooModel`: the functional Keras model `dlzoo.build` returns, serialized by its zoo config."""
+"""`ZooModel`, the functional Keras model `dlzoo.build` returns, and `build_resolved`, which makes one.
+
+A resolved config (`dlzoo.resolution.resolve`) gives a plan; its blocks are
+made once (their own checks run, nothing allocated), counted, and wired
+into a functional graph; each extension's model transform then runs; the
+result is a `ZooModel` whose `get_config()` is the resolved config.
+"""
 
 import json
 import os
 
 import keras
 
+import dlzoo
 from dlzoo import configs
+from dlzoo.construction import count_plan, make_layers, wire
+from dlzoo.extensions import make_extension
+from dlzoo.resolution import plan_of, resolve
+from dlzoo.registry import MODELS
 
 
 @keras.saving.register_keras_serializable(package="dlzoo", name="ZooModel")
@@ -28,6 +39,7 @@ class ZooModel(keras.Model):
         inputs: The functional inputs (a dict of `keras.Input`).
         outputs: The functional outputs (a tensor or a dict of tensors).
         zoo_config: dict. The resolved zoo config.
+        feature_info: list of dict. Facts about feature outputs (see `feature_info`).
         **kwargs: Other `keras.Model` arguments (`name`, `trainable`).
 
     Example:
@@ -37,13 +49,14 @@ class ZooModel(keras.Model):
     'gpt-tiny'
     """
 
-    def __init__(self, inputs, outputs, zoo_config, **kwargs):
+    def __init__(self, inputs, outputs, zoo_config, feature_info=None, **kwargs):
         if not isinstance(zoo_config, dict):
             raise TypeError(f"`zoo_config` must be a dict. Received: zoo_config={zoo_config!r}.")
         kwargs.setdefault("name", str(zoo_config.get("name") or zoo_config.get("model") or "zoo_model"))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         # Stored as JSON text: immune to Keras attribute tracking and to callers mutating it.
         self._zoo_config_json = json.dumps(zoo_config, sort_keys=False)
+        self._feature_info_json = json.dumps(feature_info or [])
 
     @property
     def zoo_config(self):
@@ -59,9 +72,12 @@ class ZooModel(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from dlzoo.builder import build
+        return build_resolved(resolve(dict(config)))
 
-        return build(dict(config))
+    @property
+    def feature_info(self):
+        """Facts about each feature output (`features_only`): `[{"name", "channels", "stride", ...}]`."""
+        return json.loads(self._feature_info_json)
 
     def save_to_preset(self, directory):
         """Write `config.json`, `model.weights.h5` and `metadata.json` to `directory`.
@@ -69,8 +85,6 @@ class ZooModel(keras.Model):
         `dlzoo.build(directory)` (or `dlzoo.load(directory)`) rebuilds the
         model from the config and loads the weights.
         """
-        import dlzoo
-
         directory = os.fspath(directory)
         os.makedirs(directory, exist_ok=True)
         with open(os.path.join(directory, configs.PRESET_CONFIG_FILE), "w", encoding="utf-8") as f:
@@ -87,3 +101,56 @@ class ZooModel(keras.Model):
             json.dump(metadata, f, indent=2)
             f.write("\n")
         return directory
+
+
+# ---------------------------------------------------------------- building
+def _graph_of(result, model: str):
+    """`(inputs, outputs)` of what an older-form assembler or a model transform returned."""
+    if isinstance(result, tuple) and len(result) == 2:
+        return result
+    if isinstance(result, keras.Model):
+        try:
+            return result.input, result.output
+        except (AttributeError, ValueError):
+            pass
+    raise TypeError(
+        f"{model} must return `(inputs, outputs)` or a functional keras.Model. Received: {type(result).__name__}."
+    )
+
+
+def _feature_info(plan):
+    if not isinstance(plan.outputs, dict):
+        return []
+    found = []
+    for name in plan.outputs:
+        feature = plan.features.get(name)
+        info = {k: v for k, v in (feature.info if feature else {}).items() if k not in ("hidden_state_of", "layer", "level")}
+        found.append(dict(name=name, **info))
+    return found
+
+
+def build_resolved(config) -> ZooModel:
+    """Build a resolved config: make its plan's blocks, wire them, apply the extensions' model transforms.
+
+    Args:
+        config: dict. A config returned by `dlzoo.resolution.resolve`.
+    """
+    plan = plan_of(config)
+    if plan is None:  # an assembler of the older form builds its own graph
+        result = MODELS.get(config["model"]).obj(**json.loads(json.dumps(config["params"])))
+        inputs, outputs = _graph_of(result, f"Assembler {config['model']!r}")
+        feature_info = []
+    else:
+        layers = make_layers(plan)
+        count_plan(plan, layers)  # shape-dependent checks of every block, before any weight exists
+        inputs, outputs = wire(plan, layers)
+        feature_info = _feature_info(plan)
+    for name, kwargs in configs.normalize_extensions(config.get("extensions")):
+        extension = make_extension(name, kwargs)
+        if extension.changes_model:
+            current = keras.Model(inputs, outputs, name=f"{config['name']}_base")
+            inputs, outputs = _graph_of(extension.apply_model(current), f"Extension {name!r}")
+    return ZooModel(inputs=inputs, outputs=outputs, zoo_config=config, feature_info=feature_info)
+
+
+__all__ = ["ZooModel", "build_resolved"]

@@ -127,22 +127,22 @@ class ResolveTest(TestCase):
             model: gpt
             reference: arXiv:0000.00000
             params: {vocabulary_size: 32, hidden_dim: 16, num_layers: 1, dropout: 0.0,
-                     max_sequence_length: 16, attention: {num_heads: 2, dropout: 0.5}}
+                     max_sequence_length: 16, attention: {num_heads: 2, attention_dropout: 0.5}}
             """)
         self.write("order-child", """\
             name: order-child
             base: order-parent
-            params: {num_layers: 2, attention: {dropout: 0.0}}
+            params: {num_layers: 2, attention: {attention_dropout: 0.0}}
             extensions: [{name: test_set_params, num_layers: 4, dropout: 0.25}]
             """)
         config = builder.resolve("order-child", dropout=0.125)
         p = config["params"]
         self.assertEqual(p["hidden_dim"], 16)  # YAML (parent)
-        self.assertEqual(p["attention"]["dropout"], 0.0)  # child over parent, nested merge
+        self.assertEqual(p["attention"]["attention_dropout"], 0.0)  # child over parent, nested merge
         self.assertEqual(p["attention"]["num_heads"], 2)  # parent value kept in the nested dict
         self.assertEqual(p["num_layers"], 4)  # extension over YAML
         self.assertEqual(p["dropout"], 0.125)  # user over extension
-        self.assertEqual(p["feedforward"]["type"], "mlp")  # assembler default
+        self.assertEqual(p["feedforward"]["type"], "mlp")  # family default
         self.assertEqual(config["extensions"], [{"name": "test_set_params", "num_layers": 4, "dropout": 0.25}])
         self.assertEqual(config["reference"], "arXiv:0000.00000")
         self.assertTrue(config["resolved"])
@@ -216,14 +216,21 @@ class OverridesTest(TestCase):
             dlzoo.count_params("llama-tiny", attention__num_key_value_heads=3)
         with self.assertRaisesNamed(ValueError, "head size must be even", "attention.head_dim=7"):
             dlzoo.count_params("llama-tiny", attention__head_dim=7)
+        with self.assertRaisesNamed(ValueError, "head size must be even", "head_dim=None", "query width=72"):
+            dlzoo.count_params("llama-tiny", hidden_dim=72, attention__num_heads=8, attention__num_key_value_heads=4)
         with self.assertRaisesNamed(ValueError, "`feedforward.type`", "Did you mean 'swiglu'"):
             dlzoo.count_params("llama-tiny", feedforward__type="swigl")
-        with self.assertRaisesNamed(ValueError, "`feedforward.activation`", "`feedforward.type`"):
-            dlzoo.count_params("gpt-tiny", feedforward__type="swiglu")
-        with self.assertRaisesNamed(ValueError, "`norm.position`", "'middle'"):
-            dlzoo.count_params("gpt-tiny", norm__position="middle")
-        with self.assertRaisesNamed(ValueError, "attention_kwargs", "'use_qk_nrom'"):
-            dlzoo.count_params("gpt-tiny", attention__options={"use_qk_nrom": True})
+        # Switching the type drops what only the old block took (the MLP's activation) ...
+        self.assertNotIn("activation", builder.resolve("gpt-tiny", feedforward__type="swiglu")["params"]["feedforward"])
+        # ... but setting it explicitly for a block that does not take it is an error.
+        with self.assertRaisesNamed(ValueError, "'feedforward.activation'", "'swiglu'"):
+            dlzoo.count_params("gpt-tiny", feedforward={"type": "swiglu", "activation": "relu"})
+        with self.assertRaisesNamed(ValueError, "`norm_position`", "'middle'"):
+            dlzoo.count_params("gpt-tiny", norm_position="middle")
+        with self.assertRaisesNamed(ValueError, "'attention.use_qk_nrom'", "Did you mean 'use_qk_norm'"):
+            dlzoo.count_params("gpt-tiny", attention__use_qk_nrom=True)
+        with self.assertRaisesNamed(ValueError, "'attention.use_bias'", "renamed", "attention.use_qkv_bias"):
+            dlzoo.count_params("gpt-tiny", attention__use_bias=False)
 
     def test_extension_conflicts_name_both(self):
         with self.assertRaisesNamed(ValueError, "'test_shallower'", "'test_deeper'", "conflicts"):
@@ -249,8 +256,10 @@ class OverridesTest(TestCase):
             dict(num_layer=2),
             dict(num_layers="2"),
             dict(attention__num_heads=5),
-            dict(feedforward__type="swiglu"),
-            dict(feedforward__options={"bogus": 1}),
+            dict(feedforward={"type": "swiglu", "activation": "relu"}),
+            dict(feedforward__bogus=1),
+            dict(dropout=1.5),
+            dict(attention__num_key_value_heads=3),
             dict(norm__type="layer_nrom"),
             dict(extensions=["test_deeper", "test_shallower"]),
         ]
@@ -298,7 +307,7 @@ class BuildTest(TestCase):
         self.assertEqual(backbone.count_params(), tied.count_params())
         self.assertEqual(tuple(backbone(feed()).shape), (2, 5, 16))
         # Tied: the logits are the hidden states times the embedding table.
-        hidden = keras.Model(tied.input, tied.get_layer("final_norm").output)(feed())
+        hidden = keras.Model(tied.input, tied.get_layer("decoder").output)(feed())
         table = tied.get_layer("token_embedding").embeddings
         self.assertAllClose(tied(feed()), keras.ops.matmul(hidden, keras.ops.transpose(table)), atol=1e-5)
 
@@ -371,9 +380,9 @@ class ExtensionMechanismTest(TestCase):
         deeper = dlzoo.apply_extension(model, "test_deeper")
         self.assertEqual(deeper.zoo_config["params"]["num_layers"], 3)
         report = deeper.extension_report
-        self.assertTrue(any(p.startswith("transformer_layer_1/") for p in report["kept"]))
+        self.assertTrue(any(p.startswith("decoder/transformer_layer_1/") for p in report["kept"]))
         self.assertTrue(report["reinitialized"])
-        self.assertTrue(all(p.startswith("transformer_layer_2/") for p in report["reinitialized"]))
+        self.assertTrue(all(p.startswith("decoder/transformer_layer_2/") for p in report["reinitialized"]))
         self.assertAllClose(
             deeper.get_layer("token_embedding").embeddings, model.get_layer("token_embedding").embeddings, atol=0
         )
@@ -416,7 +425,9 @@ class DescribeCountMemoryDiffTest(TestCase):
         self.assertEqual(b["gradients"], 4 * p)
         self.assertEqual(b["optimizer_state"], 8 * p)  # AdamW: two float32 slots
         s, bsz, h, a, L, V = 128, 2, 768, 12, 12, 50257
-        elements = L * (17 * s * bsz * h + 2.5 * a * s * s * bsz) + s * bsz * h + s * bsz * V
+        # Each block's own figure: the token and position embeddings keep their outputs (2 s b h), each
+        # layer 17 s b h + 2.5 a s^2 b (Korthikanti et al.), the tied head its logits (s b V); add/dropout none.
+        elements = L * (17 * s * bsz * h + 2.5 * a * s * s * bsz) + 2 * s * bsz * h + s * bsz * V
         self.assertEqual(b["activations"], int(elements) * 4)
         self.assertEqual(b["total"], b["weights"] + b["gradients"] + b["optimizer_state"] + b["activations"])
         mixed = dlzoo.estimate_memory("gpt-base", dtype="mixed_bfloat16", optimizer="sgd", batch_size=2, sequence_length=128)

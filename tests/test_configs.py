@@ -9,17 +9,6 @@ from tempfile import TemporaryDirectory
 
 from dlzoo import configs
 
-SCHEMA = {
-    "hidden_dim": 64,
-    "dropout": 0.1,
-    "use_bias": True,
-    "name_of_norm": "layer_norm",
-    "head_dim": None,
-    "sizes": [1, 2],
-    "attention": {"num_heads": 4, "num_key_value_heads": None, "options": {}},
-}
-
-
 def write(directory, relative, text):
     path = Path(directory) / relative
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,61 +189,6 @@ class OverridesTest(unittest.TestCase):
         self.assertEqual(merged, {"a": 1, "b": 2, "n": {"x": 1, "y": {"z": 3}}})
         self.assertEqual(base["n"]["y"]["z"], 2)  # not mutated
         self.assertEqual(configs.flatten(merged), {"a": 1, "b": 2, "n.x": 1, "n.y.z": 3})
-
-
-class CheckParamsTest(unittest.TestCase):
-    def test_accepts_and_normalizes(self):
-        checked = configs.check_params(
-            {"hidden_dim": 8, "dropout": 0, "head_dim": "anything", "sizes": (3,), "attention": {"num_heads": 2}},
-            SCHEMA,
-        )
-        self.assertEqual(checked["dropout"], 0.0)
-        self.assertIsInstance(checked["dropout"], float)
-        self.assertEqual(checked["sizes"], [3])
-        self.assertEqual(checked["attention"], {"num_heads": 2})
-        free = configs.check_params({"attention": {"options": {"anything": [1]}}}, SCHEMA)
-        self.assertEqual(free["attention"]["options"], {"anything": [1]})
-
-    def test_nullable(self):
-        checked = configs.check_params({"name_of_norm": None}, SCHEMA, nullable=("name_of_norm",))
-        self.assertIsNone(checked["name_of_norm"])
-        with self.assertRaisesRegex(TypeError, "must be a string or None"):
-            configs.check_params({"name_of_norm": 3}, SCHEMA, nullable=("name_of_norm",))
-        with self.assertRaisesRegex(TypeError, "must be a string. "):
-            configs.check_params({"name_of_norm": None}, SCHEMA)
-
-    def test_unknown_names_list_valid_ones_and_closest(self):
-        with self.assertRaises(ValueError) as cm:
-            configs.check_params({"hiden_dim": 8}, SCHEMA, model="model 'm'")
-        message = str(cm.exception)
-        for fragment in ("'hiden_dim'", "model 'm'", "Did you mean 'hidden_dim'", "Valid parameters:", "dropout"):
-            self.assertIn(fragment, message)
-        with self.assertRaises(ValueError) as cm:
-            configs.check_params({"attention": {"num_head": 8}}, SCHEMA)
-        self.assertIn("'attention.num_head'", str(cm.exception))
-        self.assertIn("Did you mean 'attention.num_heads'", str(cm.exception))
-
-    def test_wrong_types_name_param_value_and_allowed(self):
-        cases = [
-            ({"hidden_dim": 8.0}, "`hidden_dim`", "an integer"),
-            ({"hidden_dim": True}, "`hidden_dim`", "an integer"),
-            ({"hidden_dim": "8"}, "`hidden_dim`", "an integer"),
-            ({"dropout": "0.1"}, "`dropout`", "a number"),
-            ({"dropout": False}, "`dropout`", "a number"),
-            ({"use_bias": 1}, "`use_bias`", "True or False"),
-            ({"name_of_norm": 3}, "`name_of_norm`", "a string"),
-            ({"sizes": 3}, "`sizes`", "a list"),
-            ({"attention": 3}, "`attention`", "a mapping"),
-            ({"attention": {"num_heads": "4"}}, "`attention.num_heads`", "an integer"),
-            ({"attention": {"options": 1}}, "`attention.options`", "a mapping"),
-        ]
-        for params, name, allowed in cases:
-            with self.assertRaises(TypeError, msg=str(params)) as cm:
-                configs.check_params(params, SCHEMA)
-            message = str(cm.exception)
-            self.assertIn(name, message)
-            self.assertIn(allowed, message)
-            self.assertIn("Received:", message)
 
 
 class ExtensionSpecTest(unittest.TestCase):

@@ -19,8 +19,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import dlzoo
+import dlzoo.catalog  # noqa: F401  (registers every family)
 from dlzoo import builder
+from dlzoo.parameters import Section
 from dlzoo.registry import BLOCKS, MODELS
+from dlzoo.resolution import family_schema
 
 # Published figures. Each was also reproduced independently with Hugging Face
 # `transformers` 5.23 (models instantiated on torch's "meta" device, so no
@@ -128,30 +131,26 @@ def small_valid_params(draw, family):
     else:
         head_dim, hidden = None, heads * draw(st.sampled_from([2, 4]))
     ff = draw(st.sampled_from(FEEDFORWARDS))
-    activation = draw(st.sampled_from([None, "relu", "gelu"])) if ff in ("mlp", "gated_linear_unit") else None
+    feedforward = {"type": ff, "intermediate_dim": draw(st.sampled_from([1, 8])), "use_bias": draw(st.booleans())}
+    if ff in ("mlp", "gated_linear_unit") and draw(st.booleans()):
+        feedforward["activation"] = draw(st.sampled_from(["relu", "gelu"]))
     params = {
         "vocabulary_size": draw(st.sampled_from([2, 8])),
         "hidden_dim": hidden,
         "num_layers": draw(st.integers(1, 2)),
         "max_sequence_length": draw(st.sampled_from([5, 8])),
         "dropout": draw(st.sampled_from([0.0, 0.1])),
+        "norm_position": draw(st.sampled_from(["pre", "post"])),
         "attention": {
             "num_heads": heads,
             "num_key_value_heads": kv,
             "head_dim": head_dim,
-            "use_bias": draw(st.booleans()),
+            "use_qkv_bias": draw(st.booleans()),
+            "use_output_bias": draw(st.booleans()),
             "use_qk_norm": draw(st.booleans()),
         },
-        "feedforward": {
-            "type": ff,
-            "intermediate_dim": draw(st.sampled_from([1, 8])),
-            "activation": activation,
-            "use_bias": draw(st.booleans()),
-        },
-        "norm": {
-            "type": draw(st.sampled_from(["layer_norm", "rms_norm"])),
-            "position": draw(st.sampled_from(["pre", "post"])),
-        },
+        "feedforward": feedforward,
+        "norm": {"type": draw(st.sampled_from(["layer_norm", "rms_norm"]))},
     }
     if family in ("gpt", "llama"):
         params["tie_embeddings"] = draw(st.booleans())
@@ -218,6 +217,11 @@ def _value_strategy(name, default):
         good = st.floats(0.0, 1.0, allow_nan=False)
     elif isinstance(default, str):
         good = st.sampled_from(sorted(set(BLOCKS.names()) | {default}))
+    elif isinstance(default, Section):  # a block's arguments: its defaults, varied, plus unknown keys now and then
+        keys = dict(default.defaults, **({"type": default.defaults["type"]} if default.role else {}))
+        varied = _params_strategy(keys, prefix=name + ".")
+        extra = st.fixed_dictionaries({}, optional={"bogus": st.integers(0, 2), "use_qk_norm": st.booleans()})
+        return _mostly(st.tuples(varied, extra).map(lambda pair: {**pair[0], **pair[1]}), st.sampled_from(BAD_VALUES))
     elif isinstance(default, dict):
         if not default:
             return st.one_of(
@@ -239,8 +243,7 @@ def _params_strategy(schema, prefix=""):
 
 
 def _families():
-    """Every registered assembler (narrow with DLZOO_TEST_FAMILIES=gpt,llama while debugging one)."""
-    builder._ensure_loaded()
+    """Every registered family (narrow with DLZOO_TEST_FAMILIES=gpt,llama while debugging one)."""
     only = [f for f in os.environ.get("DLZOO_TEST_FAMILIES", "").split(",") if f]
     return sorted(n for n in MODELS.names() if not only or n in only)
 
@@ -248,7 +251,7 @@ def _families():
 @st.composite
 def any_params(draw):
     family = draw(st.sampled_from(_families()))
-    schema = builder.assembler_schema(family)
+    schema = family_schema(family)
     params = draw(_params_strategy(schema))
     if draw(st.integers(0, 19)) == 0:
         params[draw(st.sampled_from(["bogus", "num_layer", "attention.bogus", "hidden__dim"]))] = 1

@@ -5,12 +5,23 @@ import os
 
 import pytest
 
+import keras
+import numpy as np
+
 import dlzoo
 import dlzoo.blocks
 from dlzoo.registry import BLOCKS, init_arguments
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENTRIES = BLOCKS.entries()
+# dlzoo's own blocks; Keras' layers registered by name are checked apart (NATIVE).
+ENTRIES = [e for e in BLOCKS.entries() if not e.metadata.get("native")]
+NATIVE = [e for e in BLOCKS.entries() if e.metadata.get("native")]
+
+
+def _defining_class(entry):
+    """The class whose file, test and docstring document the block (the base of a configuration)."""
+    base = entry.metadata.get("configuration_of")
+    return BLOCKS.get(base).obj if base else entry.obj
 
 
 def _test_file_for(cls):
@@ -38,17 +49,17 @@ class TestEveryBlock:
         assert getattr(dlzoo.blocks, entry.obj.__name__, None) is entry.obj
 
     def test_registry_name_is_file_stem(self, entry):
-        assert entry.obj.__module__.rsplit(".", 1)[-1] == entry.name
+        assert _defining_class(entry).__module__.rsplit(".", 1)[-1] == entry.metadata.get("configuration_of", entry.name)
 
     def test_has_test_file(self, entry):
-        path = _test_file_for(entry.obj)
+        path = _test_file_for(_defining_class(entry))
         assert os.path.exists(path), f"missing test file {os.path.relpath(path, ROOT)}"
         with open(path) as f:
             source = f.read()
         assert entry.obj.__name__ in source and "run_block_test" in source
 
     def test_docstring_sections(self, entry):
-        doc = inspect.getdoc(entry.obj) or ""
+        doc = inspect.getdoc(_defining_class(entry)) or ""
         assert "Args:" in doc, f"{entry.obj.__name__} docstring lacks 'Args:'"
         assert "Reference:" in doc, f"{entry.obj.__name__} docstring lacks 'Reference:'"
 
@@ -65,11 +76,21 @@ class TestEveryBlock:
         assert callable(getattr(entry.obj, "count_params_for", None))
 
 
-def test_every_exported_layer_is_registered():
-    import keras
+@pytest.mark.parametrize("entry", NATIVE, ids=[e.name for e in NATIVE])
+def test_keras_layer_counts_match_a_built_layer(entry):
+    """The closed-form count recorded for a Keras layer equals the built layer's own count."""
+    example = entry.metadata["example"]
+    shapes = example["inputs"]
+    layer = entry.obj(**example.get("init_kwargs", {}))
+    counted = entry.metadata["count_params"](layer, shapes)
+    inputs = [np.ones(s, "float32") for s in shapes] if isinstance(shapes, list) else np.ones(shapes, "float32")
+    layer(inputs)
+    assert counted == layer.count_params(), f"{entry.name}: counted {counted}, built {layer.count_params()}"
 
+
+def test_every_exported_layer_is_registered():
     registered = {e.obj for e in ENTRIES}
     for name in dir(dlzoo.blocks):
         obj = getattr(dlzoo.blocks, name)
-        if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer):
+        if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer) and obj.__module__.startswith("dlzoo"):
             assert obj in registered, f"dlzoo.blocks.{name} is exported but not registered"

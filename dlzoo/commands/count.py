@@ -11,12 +11,12 @@ def add_arguments(parser):
 
 
 def run(args):
-    from dlzoo import builder
+    from dlzoo import inspection
 
     params = parse_overrides(args.overrides)
     extensions = parse_extensions(args.extensions)
     start = time.perf_counter()
-    count = builder.count_params(args.name, extensions=extensions, **params)
+    count = inspection.count_params(args.name, extensions=extensions, **params)
     seconds = time.perf_counter() - start
     if args.json:
         print_json({"name": args.name, "parameters": count, "seconds": round(seconds, 4)})

@@ -23,12 +23,12 @@ def add_arguments(parser):
 
 
 def run(args):
-    from dlzoo import builder, configs
+    from dlzoo import configs, inspection
 
     params = parse_overrides(args.overrides)
     extensions = parse_extensions(args.extensions)
-    info = builder.describe(args.name, extensions=extensions, **params)
-    info["memory"] = builder.estimate_memory(
+    info = inspection.describe(args.name, extensions=extensions, **params)
+    info["memory"] = inspection.estimate_memory(
         info["config"],
         dtype=args.dtype,
         optimizer=None if args.optimizer.lower() == "none" else args.optimizer,

@@ -16,9 +16,9 @@ def add_arguments(parser):
 
 
 def run(args):
-    from dlzoo import builder
+    from dlzoo import inspection
 
-    result = builder.diff(args.a, args.b)
+    result = inspection.diff(args.a, args.b)
     if args.json:
         print_json(result)
         return 0

@@ -9,10 +9,9 @@ def add_arguments(parser):
 
 
 def run(args):
-    from dlzoo import builder, registry
+    from dlzoo import catalog, registry  # catalog registers the built-in and plugin blocks
 
-    builder._ensure_loaded()  # families' own layers and plugin blocks register too
-    entries = [registry.BLOCKS.get(n) for n in registry.list_blocks(args.pattern)]
+    entries = [registry.BLOCKS.get(n) for n in catalog.list_blocks(args.pattern)]
     rows = [{"name": e.name, "category": e.category, "paper": e.paper,
              "class": f"{e.obj.__module__}.{e.obj.__name__}"} for e in entries]
     if args.json:

@@ -1,4 +1,4 @@
-"""`dlzoo list [PATTERN]`: the named models, with assembler, size and description."""
+"""`dlzoo list [PATTERN]`: the named models with their family, paper and description (from the zoo configs alone)."""
 
 from dlzoo.commands._common import add_json_argument, human, print_json
 
@@ -6,27 +6,41 @@ from dlzoo.commands._common import add_json_argument, human, print_json
 def add_arguments(parser):
     parser.add_argument("pattern", nargs="?", default=None, help="wildcard (llama-*) or substring filter")
     parser.add_argument("--names", action="store_true", help="print only the names, one per line")
+    parser.add_argument(
+        "--count", action="store_true", help="add each model's exact parameter count (imports Keras: slower)"
+    )
     add_json_argument(parser)
 
 
-def run(args):
-    import dlzoo
-    from dlzoo import builder
+def _row(name):
+    from dlzoo import configs
 
-    names = dlzoo.list_models(args.pattern)
+    try:
+        raw = configs.load_raw(name)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        return {"name": name, "model": "?", "paper": "", "description": f"(invalid: {exc})"}
+    paper = raw.get("reference") or raw.get("paper") or ""
+    return {"name": name, "model": raw.get("model") or "?", "paper": paper, "description": raw.get("description") or ""}
+
+
+def run(args):
+    from dlzoo import configs, plugins
+
+    plugins.load_plugins()
+    names = configs.list_models(args.pattern)
     if args.names:
         for name in names:
             print(name)
         return 0
-    rows = []
-    for name in names:
-        try:
-            config = builder.resolve(name)
-            count = builder.count_params(config)
-            rows.append({"name": name, "model": config["model"], "parameters": count,
-                         "description": config.get("description") or ""})
-        except (ValueError, TypeError) as exc:
-            rows.append({"name": name, "model": "?", "parameters": None, "description": f"(invalid: {exc})"})
+    rows = [_row(name) for name in names]
+    if args.count:
+        from dlzoo import inspection  # imports Keras and the blocks
+
+        for row in rows:
+            try:
+                row["parameters"] = inspection.count_params(row["name"])
+            except (ValueError, TypeError):
+                row["parameters"] = None
     if args.json:
         print_json(rows)
         return 0
@@ -36,6 +50,6 @@ def run(args):
     width = max(len(r["name"]) for r in rows)
     mwidth = max(len(r["model"]) for r in rows)
     for r in rows:
-        size = human(r["parameters"]) if r["parameters"] is not None else "?"
-        print(f"{r['name']:<{width}}  {r['model']:<{mwidth}}  {size:>8}  {r['description']}")
+        size = f"  {human(r['parameters']) if r.get('parameters') is not None else '?':>8}" if args.count else ""
+        print(f"{r['name']:<{width}}  {r['model']:<{mwidth}}{size}  {r['description']}  [{r['paper']}]")
     return 0

@@ -12,7 +12,7 @@ Everything lands in `--out` (default `quickstart_out/<model>-<backend>`):
 for decoding), `best.weights.h5`, `history.csv`, `tensorboard/`, `export/`
 (`saved_model/`, `model.onnx`, `manifest.json`), `summary.json`. The directory
 is servable: `dlzoo serve DIR/export` (tensors) or `dlzoo serve DIR/model.keras
---text-pipeline dlzoo.models.lcm.pipeline:LCMPipeline.from_directory` (text).
+--text-pipeline dlzoo.lcm.pipeline:LCMPipeline.from_directory` (text).
 """
 
 import argparse
@@ -167,7 +167,7 @@ def run(args):
     import dlzoo
     from dlzoo import concepts
     from dlzoo.configs import parse_overrides
-    from dlzoo.models import lcm
+    from dlzoo import lcm
 
     backend = keras.backend.backend()
     if backend == "torch":
@@ -424,7 +424,7 @@ def evaluate(model, vectors, texts, normalizer, max_length, seed, inference_step
     import numpy as np
 
     from dlzoo import concepts
-    from dlzoo.models import lcm
+    from dlzoo import lcm
 
     chunks, chunk_texts = [], []
     for v, t in zip(vectors, texts):
@@ -510,7 +510,7 @@ def print_summary(summary):
             f"{fmt} via {info['route']}, max abs diff {info['max_abs_diff']:.1e} in a clean process"
             for fmt, info in exported["formats"].items()))
         print(f"Serve it: dlzoo serve {exported['directory']}   |   with text in/out: dlzoo serve "
-              f"{summary['files']['model']} --text-pipeline dlzoo.models.lcm.pipeline:LCMPipeline.from_directory")
+              f"{summary['files']['model']} --text-pipeline dlzoo.lcm.pipeline:LCMPipeline.from_directory")
     print("Stage times (s): " + ", ".join(f"{k} {v}" for k, v in summary["stage_seconds"].items()))
 
 

@@ -4,7 +4,7 @@ The schedule (betas, cumulative alphas) and every sampling step are computed
 in NumPy float32 on the host, so a fixed seed gives the same numbers on every
 Keras backend; the model calls in between run on the backend. The Keras
 training graph reads the same `alphas_cumprod` table (see
-`dlzoo.models.lcm.DiffusionNoising`).
+`dlzoo.blocks.lcm.DiffusionNoising`).
 
 Behaviour reproduced from the reference (lcm.md section 4.5-4.6, itself the
 diffusers `DDIMScheduler` that fairseq2 LCM wraps):
@@ -25,7 +25,7 @@ diffusers `DDIMScheduler` that fairseq2 LCM wraps):
   `"v_prediction"`; optional x0 clipping or dynamic thresholding;
 * classifier-free guidance in epsilon space with guidance rescale
   (`guided_epsilon`), the initial noise scale and `clip_noise` clipping are
-  applied by `sample` (used by `dlzoo.models.lcm.generation`).
+  applied by `sample` (used by `dlzoo.lcm.generation`).
 """
 
 import json

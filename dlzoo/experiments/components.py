@@ -51,10 +51,7 @@ def ensure_builtins() -> None:
     _LOADED = True
     from dlzoo.experiments import builtins, datasets, transforms  # noqa: F401  (register)
 
-    try:  # the LCM losses register themselves as components
-        import dlzoo.models  # noqa: F401
-    except Exception:  # pragma: no cover - a broken family must not break experiments
-        pass
+    import dlzoo.lcm.losses  # noqa: F401  (the LCM losses register themselves as components)
 
 
 def snake_case(name: str) -> str:

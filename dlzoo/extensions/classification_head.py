@@ -1,10 +1,8 @@
 """Classification head: pool the hidden states, dropout, a dense layer to class logits."""
 
-import keras
-
-from dlzoo.extensions import Extension
 from dlzoo.extensions._common import others
-from dlzoo.extensions._heads import POOLINGS, drop_builtin_outputs, head_width, pooled_features
+from dlzoo.extensions._heads import POOLINGS, pooled_features
+from dlzoo.extensions.base import Extension
 from dlzoo.registry import register_extension
 from dlzoo.validation import check_choice, check_positive_int, check_rate
 
@@ -13,14 +11,14 @@ NAME = "classification_head"
 
 @register_extension(NAME, paper="arXiv:1810.04805", conflicts_with=others(NAME))
 class ClassificationHead(Extension):
-    """Sequence classification: `logits = Dense(num_classes)(Dropout(pool(hidden)))`.
+    """Sequence or image classification: `logits = Dense(num_classes)(Dropout(pool(hidden)))`.
 
-    The model's own output layer is turned off first (`use_lm_head=False`
-    for gpt/llama; for bert the `[CLS]` pooler is kept only with
-    `pooling="cls"`, whose features are then BERT's pooled output, as in the
-    paper's fine-tuning setup). The head reads the hidden states
-    `(batch, seq_len, hidden_dim)`, pools them with the model's
-    `padding_mask`, and outputs unnormalized logits `(batch, num_classes)`.
+    The head replaces the model's outputs (its LM head or pooler is then no
+    longer part of the model, so it is neither built nor counted). It reads
+    the hidden states `(batch, seq_len, hidden_dim)` and pools them with the
+    model's `padding_mask`; with `pooling="cls"` on BERT it reads the
+    pooler's output, as in the paper's fine-tuning setup; an image model
+    gives its pooled features. Outputs unnormalized logits `(batch, num_classes)`.
 
     Args:
         num_classes: int. Number of classes.
@@ -44,16 +42,9 @@ class ClassificationHead(Extension):
         self.pooling = check_choice("pooling", pooling, POOLINGS)
         self.dropout = check_rate("dropout", dropout)
 
-    def apply_config(self, config):
-        return drop_builtin_outputs(config, self.pooling)
-
-    def apply_model(self, model):
-        features = pooled_features(model, NAME, self.pooling, prefix="classification")
+    def apply_plan(self, plan, config):
+        features = pooled_features(plan, NAME, self.pooling, prefix="classification")
         if self.dropout > 0:
-            features = keras.layers.Dropout(self.dropout, name="classification_dropout")(features)
-        logits = keras.layers.Dense(self.num_classes, name="classifier")(features)
-        return model.input, logits
-
-    def count_params(self, config, base_count):
-        width = head_width(config)
-        return None if width is None else base_count + width * self.num_classes + self.num_classes
+            features = plan.block("classification_dropout", "dropout", rate=self.dropout)(features)
+        plan.set_outputs(plan.block("classifier", "dense", units=self.num_classes)(features))
+        return plan

@@ -1,7 +1,7 @@
 """Freeze the layers (or weights) of a model whose paths match wildcard patterns."""
 
-from dlzoo.extensions import Extension
 from dlzoo.extensions._common import check_patterns, iter_layers, matches
+from dlzoo.extensions.base import Extension
 from dlzoo.registry import register_extension
 
 NAME = "freeze"
@@ -33,7 +33,7 @@ def select_weights(model, patterns, extension):
             tops = ", ".join(path for path, _, parent in layers if parent is None)
             raise ValueError(
                 f"Extension {extension!r}: pattern {pattern!r} matches no layer or weight of model {model.name!r}. "
-                f"Layer paths look like 'transformer_layer_0/self_attention/query'; top-level layers: {tops}."
+                f"Layer paths look like 'decoder/transformer_layer_0/self_attention/query'; top-level layers: {tops}."
             )
     order = {id(w): i for i, w in enumerate(model.weights)}
     return sorted(selected.values(), key=lambda w: order.get(id(w), len(order))), matched_layers
@@ -66,9 +66,10 @@ class Freeze(Extension):
     """Make the weights of the layers matching `patterns` non-trainable.
 
     Layer paths join layer names with `/`
-    (`"transformer_layer_0/self_attention/query"`); patterns are `fnmatch`
-    wildcards matched against each layer's path and name and against each
-    weight's path and name (`"token_embedding"`, `"transformer_layer_[01]"`,
+    (`"decoder/transformer_layer_0/self_attention/query"`); patterns are
+    `fnmatch` wildcards matched against each layer's path, and every tail of
+    it that starts at a `/` (so `"query"` and `"transformer_layer_0/*"`
+    work), and likewise against each weight's path (`"token_embedding"`, `"transformer_layer_[01]"`,
     `"*/bias"`, `"query"`). A matched layer freezes all its weights, sub-layers
     included. Other layers are untouched; combine with `unfreeze` (applied
     after) to re-open parts. `trainability_report(model)` lists what is
@@ -101,4 +102,4 @@ class Freeze(Extension):
         return model
 
     def count_params(self, config, base_count):
-        return base_count
+        return base_count  # only trainability changes

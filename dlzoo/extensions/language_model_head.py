@@ -1,10 +1,7 @@
 """Language-model head: hidden states to vocabulary logits, tied to the token embedding or not."""
 
-import keras
-
-from dlzoo.extensions import Extension
-from dlzoo.extensions._common import others, sequence_output, top_level_layer
-from dlzoo.extensions._heads import drop_builtin_outputs, head_width
+from dlzoo.extensions._common import others
+from dlzoo.extensions.base import Extension
 from dlzoo.registry import register_extension
 from dlzoo.validation import check_bool, check_positive_int
 
@@ -16,12 +13,12 @@ class LanguageModelHead(Extension):
     """Per-position vocabulary logits `(batch, seq_len, vocabulary_size)`.
 
     With `tied=True` the logits are the hidden states times the transposed
-    token-embedding table (the model's `token_embedding` layer called in
+    token-embedding table (the model's `token_embedding` block called in
     reverse: weight tying, Press and Wolf 2017), adding no parameter. With
     `tied=False` a separate `Dense` projection named `lm_head` is added.
-    The model's own output layer is turned off first (`use_lm_head=False`
-    for gpt/llama, `use_pooler=False` for bert), so on gpt/llama this
-    re-creates their native head and on bert adds a masked-LM-style output.
+    The model's own LM head is turned off first (`use_lm_head=False` for
+    gpt/llama), so on gpt/llama this re-creates their native head and on
+    bert adds a masked-LM-style output.
 
     Args:
         tied: bool. Share the token embedding. Defaults to `True`.
@@ -49,39 +46,32 @@ class LanguageModelHead(Extension):
             )
 
     def apply_config(self, config):
-        return drop_builtin_outputs(config)
+        if config["params"].get("use_lm_head") is True:
+            config["params"]["use_lm_head"] = False
+        return config
 
-    def _vocabulary_size(self, model):
-        if self.vocabulary_size is not None:
-            return self.vocabulary_size
-        embedding = top_level_layer(model, "token_embedding")
-        size = getattr(embedding, "vocabulary_size", None)
-        if size is None:
+    def apply_plan(self, plan, config):
+        if "sequence_output" not in plan.features:
             raise ValueError(
-                f"Extension {NAME!r}: the model {model.name!r} has no 'token_embedding' layer to read the "
-                "vocabulary size from. Pass vocabulary_size=... ."
+                f"Extension {NAME!r} needs a model with hidden states (a `sequence_output` feature). "
+                f"Received: model {config['name']!r} with features {sorted(plan.features) or 'none'}."
             )
-        return size
-
-    def apply_model(self, model):
-        hidden = sequence_output(model, NAME)
+        hidden = plan.feature("sequence_output").tensor
+        embedding = plan.node("token_embedding") if plan.has_node("token_embedding") else None
         if self.tied:
-            embedding = top_level_layer(model, "token_embedding")
-            if embedding is None or getattr(embedding, "registered_name", None) != "token_embedding":
+            if embedding is None or embedding.block != "token_embedding":
                 raise ValueError(
-                    f"Extension {NAME!r} with tied=True needs a 'token_embedding' layer (dlzoo TokenEmbedding) "
-                    f"to use in reverse; model {model.name!r} has none. Use tied=False. Received: tied=True."
+                    f"Extension {NAME!r} with tied=True needs a 'token_embedding' block to use in reverse; model "
+                    f"{config['name']!r} has none. Use tied=False. Received: tied=True."
                 )
-            logits = embedding(hidden, reverse=True)
+            logits = plan.handle("token_embedding")(hidden, reverse=True)
         else:
-            logits = keras.layers.Dense(self._vocabulary_size(model), use_bias=self.use_bias, name="lm_head")(hidden)
-        return model.input, logits
-
-    def count_params(self, config, base_count):
-        if self.tied:
-            return base_count
-        width = head_width(config)
-        vocab = self.vocabulary_size or config.get("params", {}).get("vocabulary_size")
-        if width is None or not isinstance(vocab, int):
-            return None
-        return base_count + width * vocab + (vocab if self.use_bias else 0)
+            size = self.vocabulary_size or config["params"].get("vocabulary_size")
+            if not isinstance(size, int):
+                raise ValueError(
+                    f"Extension {NAME!r}: model {config['name']!r} has no `vocabulary_size` to size the head. "
+                    "Pass vocabulary_size=... ."
+                )
+            logits = plan.block("lm_head", "dense", units=size, use_bias=self.use_bias)(hidden)
+        plan.set_outputs(logits, name="logits")
+        return plan

@@ -1,8 +1,8 @@
 """Swap one technique for another in a model's config (and, on a built model, keep the weights that fit)."""
 
 from dlzoo import configs
-from dlzoo.extensions import Extension
-from dlzoo.registry import BLOCKS, close_matches, get_block, init_arguments, register_extension
+from dlzoo.extensions.base import Extension
+from dlzoo.registry import BLOCKS, did_you_mean, get_block, init_arguments, register_extension
 from dlzoo.validation import check_positive_int
 
 NAME = "swap"
@@ -29,7 +29,7 @@ def _block_leaves(params):
 def techniques(params):
     """The techniques of a params dict that `swap` can replace (block names and the attention kind)."""
     found = sorted(set(_block_leaves(params).values()))
-    if isinstance(params.get("attention"), dict) and "num_key_value_heads" in params["attention"]:
+    if isinstance(params.get("attention"), dict) and "num_heads" in params["attention"]:
         found.append(_attention_kind(params["attention"]))
     return found
 
@@ -48,18 +48,18 @@ class Swap(Extension):
     A config transform. `old` and `new` are registered block names of the
     same role (`"layer_norm"` -> `"rms_norm"`, `"mlp"` -> `"swiglu"`): every
     param naming `old` (or only `param`, a dotted name) is set to `new`; a
-    sibling param the old block takes and the new one does not (the MLP's
-    `activation` for SwiGLU) is reset to `None`, and `options` keys the new
-    block does not take are dropped. Or they are attention variants,
+    setting of the same section the new block does not take (the MLP's
+    `activation` for SwiGLU) is dropped. Or they are attention variants,
     `"multi_head_attention"`, `"grouped_query_attention"` (give
     `num_key_value_heads`) or `"multi_query_attention"`, which set
     `attention.num_key_value_heads`. `params` then overrides any param
     (dotted names), e.g. `{"feedforward.intermediate_dim": 172}`.
 
     On a built model, `dlzoo.apply_extension(model, "swap", old=..., new=...)`
-    (or `swap(model, ...)` here) rebuilds it and copies every weight whose
-    path and shape still fit; `new_model.extension_report` lists the kept
-    and re-initialized weights (and `swap` adds the dropped ones).
+    rebuilds it and copies every weight whose path and shape still fit;
+    `new_model.extension_report` lists the new model's weights that were
+    kept and re-initialized, and the old model's weights that were dropped
+    (e.g. LayerNorm biases after `layer_norm` -> `rms_norm`).
 
     Args:
         old: str. The technique to replace (see `techniques(params)`).
@@ -76,7 +76,7 @@ class Swap(Extension):
     >>> model = dlzoo.build("gpt-tiny")
     >>> swapped = dlzoo.apply_extension(model, "swap", old="layer_norm", new="rms_norm")
     >>> sorted(swapped.extension_report)
-    ['kept', 'reinitialized']
+    ['dropped', 'kept', 'reinitialized']
 
     Reference:
         - No paper: the techniques swapped cite theirs (RMSNorm arXiv:1910.07467, GQA arXiv:2305.13245, SwiGLU arXiv:2002.05202).
@@ -101,7 +101,7 @@ class Swap(Extension):
                     raise ValueError(
                         f"`{name}` must be a registered block or an attention variant "
                         f"({', '.join(ATTENTION_KINDS)}). Received: {name}={value!r}."
-                        + _hint(value, list(BLOCKS.names()) + list(ATTENTION_KINDS))
+                        + did_you_mean(value, list(BLOCKS.names()) + list(ATTENTION_KINDS))
                     )
             old_role, new_role = BLOCKS.get(old).category, BLOCKS.get(new).category
             if old_role != new_role:
@@ -134,7 +134,7 @@ class Swap(Extension):
 
     def _swap_attention(self, params, model_name):
         attention = params.get("attention")
-        if not isinstance(attention, dict) or "num_key_value_heads" not in attention:
+        if not isinstance(attention, dict) or "num_heads" not in attention:
             raise ValueError(
                 f"Extension {NAME!r}: model {model_name!r} has no `attention.num_key_value_heads` param, so its "
                 f"attention variant cannot be swapped. Received: old={self.old!r}."
@@ -143,7 +143,7 @@ class Swap(Extension):
         if current != self.old:
             raise ValueError(
                 f"Extension {NAME!r}: model {model_name!r} uses {current} "
-                f"(attention.num_key_value_heads={attention['num_key_value_heads']!r}, "
+                f"(attention.num_key_value_heads={attention.get('num_key_value_heads')!r}, "
                 f"attention.num_heads={attention.get('num_heads')!r}), not {self.old}. Received: old={self.old!r}."
             )
         attention["num_key_value_heads"] = {MHA: None, MQA: 1, GQA: self.num_key_value_heads}[self.new]
@@ -157,64 +157,12 @@ class Swap(Extension):
                 f"Extension {NAME!r}: model {model_name!r} has no {self.old!r}{where} to swap. "
                 f"Received: old={self.old!r}. Its techniques: {', '.join(techniques(params)) or 'none'}."
             )
-        old_args = set(init_arguments(get_block(self.old)))
         new_args = set(init_arguments(get_block(self.new)))
         for dotted in targets:
             node = _node(params, dotted)
             leaf = dotted.split(".")[-1]
             node[leaf] = self.new
-            if leaf != "type":
-                continue
-            # A family block dict: {"type": ..., <block args>..., "options": {...}}.
-            for key in list(node):
-                if key in ("type", "options"):
-                    continue
-                if key in old_args and key not in new_args and node[key] is not None:
-                    node[key] = None
-            if isinstance(node.get("options"), dict):
-                node["options"] = {k: v for k, v in node["options"].items() if k in new_args}
-
-
-def _hint(value, choices):
-    found = close_matches(str(value), choices)
-    return (" Did you mean " + " or ".join(repr(m) for m in found) + "?") if found else ""
-
-
-def swap(model, old, new, **kwargs):
-    """Swap a technique in a built `ZooModel`, keeping every weight that fits.
-
-    `dlzoo.apply_extension(model, "swap", old=old, new=new, **kwargs)`, whose
-    `extension_report` (`kept`, `reinitialized`: paths of the new model's
-    weights) gains `dropped`: the old model's weights with no place in the
-    new one (e.g. LayerNorm biases after `layer_norm` -> `rms_norm`).
-
-    LoRA layers merged into their kernels are unmerged for the copy and
-    merged again in both models, so the update is not counted twice.
-
-    Returns:
-        The new `ZooModel`; the report is `new_model.extension_report`.
-    """
-    from dlzoo.builder import apply_extension
-    from dlzoo.extensions.lora import lora_layers
-
-    merged = [path for path, layer in lora_layers(model).items() if layer.merged]
-    for path in merged:
-        lora_layers(model)[path].unmerge()
-    try:
-        swapped = apply_extension(model, NAME, old=old, new=new, **kwargs)
-    finally:
-        for path in merged:
-            lora_layers(model)[path].merge()
-    new_lora = lora_layers(swapped)
-    for path in merged:
-        if path in new_lora:
-            new_lora[path].merge()
-    previous = swapped.extension_report  # a tracked dict on TensorFlow: copy it by hand
-    if previous:
-        report = {key: list(value) for key, value in previous.items()}
-    else:
-        report = {"kept": [w.path for w in swapped.weights], "reinitialized": []}
-    new_paths = {w.path for w in swapped.weights}
-    report["dropped"] = [w.path for w in model.weights if w.path not in new_paths]
-    swapped.extension_report = report
-    return swapped
+            if leaf == "type":
+                # A section (`{"type": ..., <block arguments>}`): keep what the new block takes.
+                for key in [k for k in node if k != "type" and k not in new_args]:
+                    del node[key]

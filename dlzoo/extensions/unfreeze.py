@@ -1,7 +1,7 @@
 """Unfreeze the layers (or weights) of a model whose paths match wildcard patterns."""
 
-from dlzoo.extensions import Extension
-from dlzoo.extensions._common import check_patterns
+from dlzoo.extensions._common import check_patterns, iter_layers, matches
+from dlzoo.extensions.base import Extension
 from dlzoo.extensions.freeze import select_weights
 from dlzoo.registry import register_extension
 
@@ -37,8 +37,6 @@ class Unfreeze(Extension):
         self.last_report = None
 
     def apply_model(self, model):
-        from dlzoo.extensions._common import iter_layers, matches
-
         for path, layer, _ in iter_layers(model):
             if matches(path, self.patterns) and not layer.trainable:
                 layer.trainable = True
@@ -49,4 +47,4 @@ class Unfreeze(Extension):
         return model
 
     def count_params(self, config, base_count):
-        return base_count
+        return base_count  # only trainability changes

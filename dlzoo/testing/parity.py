@@ -60,15 +60,8 @@ def _worker(mode: str, workdir: str, names: Optional[List[str]]) -> None:
 
 
 def _load_all_blocks() -> None:
-    """Register every block: the library's, the model families' and the extensions'."""
-    from dlzoo.registry import _ensure_blocks_loaded
-
-    _ensure_blocks_loaded()
-    try:
-        from dlzoo.builder import _ensure_loaded
-    except ImportError:
-        return
-    _ensure_loaded()
+    """Register every block: the library's and the plugins'."""
+    import dlzoo.catalog  # noqa: F401
 
 
 def _as_spec(spec):

@@ -1,4 +1,4 @@
-"""`classification_head`: pooling (NumPy reference), logits on gpt/llama/bert, counting, saving, errors."""
+"""`classification_head`: logits on gpt/llama/bert/images against NumPy, counting, saving, errors."""
 
 import os
 import tempfile
@@ -8,10 +8,10 @@ import keras
 import numpy as np
 
 import dlzoo
-from dlzoo import builder
+from dlzoo import builder, zoo_model
 from dlzoo.extensions import transfer_weights
-from dlzoo.extensions._heads import POOLINGS, SequencePooling
 from dlzoo.testing import TestCase
+from tests.blocks.pooling.test_sequence_pooling import np_pool
 
 SMALL = dict(vocabulary_size=32, hidden_dim=16, num_layers=1, max_sequence_length=16, attention={"num_heads": 2})
 
@@ -33,39 +33,8 @@ def np_out(model, x):
     return keras.ops.convert_to_numpy(out).astype("float64")
 
 
-def np_pool(h, mask, pooling):
-    """Pooling from its definition, row by row, over the kept positions (float64)."""
-    out = np.zeros((h.shape[0], h.shape[2]))
-    for i in range(h.shape[0]):
-        kept = np.flatnonzero(mask[i])
-        if pooling == "cls":
-            out[i] = h[i, 0]
-        elif len(kept) == 0:
-            continue
-        elif pooling == "mean":
-            out[i] = h[i, kept].mean(axis=0)
-        elif pooling == "max":
-            out[i] = h[i, kept].max(axis=0)
-        elif pooling == "last":
-            out[i] = h[i, kept[-1]]
-    return out
-
-
 def weights_of(layer):
     return [keras.ops.convert_to_numpy(w).astype("float64") for w in layer.weights]
-
-
-class SequencePoolingTest(TestCase):
-    def test_matches_numpy_reference(self):
-        rng = np.random.default_rng(0)
-        h = rng.standard_normal((3, 6, 4)).astype("float32")
-        mask = np.array([[1, 1, 1, 0, 0, 0], [1, 0, 1, 1, 0, 1], [0, 0, 0, 0, 0, 0]], bool)
-        for pooling in POOLINGS:
-            layer = SequencePooling(pooling)
-            self.assertAllClose(layer(h, padding_mask=mask), np_pool(h, mask, pooling), atol=1e-6, msg=pooling)
-            self.assertAllClose(layer(h), np_pool(h, np.ones_like(mask), pooling), atol=1e-6, msg=pooling)
-        with self.assertRaisesNamed(ValueError, "pooling", "'avg'"):
-            SequencePooling("avg")
 
 
 class ClassificationHeadTest(TestCase):
@@ -74,7 +43,9 @@ class ClassificationHeadTest(TestCase):
         for name, pooling in (("gpt-tiny", "last"), ("llama-tiny", "max")):
             spec = {"name": "classification_head", "num_classes": 3, "pooling": pooling, "dropout": 0.1}
             model = dlzoo.build(name, extensions=[spec], **SMALL)
-            self.assertFalse(model.zoo_config["params"]["use_lm_head"])  # the LM head gives way to the classifier
+            names = [layer.name for layer in model.layers]
+            self.assertNotIn("lm_head", names)  # the LM head gave way to the classifier: not built, not counted
+            self.assertNotIn("logits", names)
             hidden = dlzoo.build(name, use_lm_head=False, **SMALL)
             report = transfer_weights(hidden, model)
             self.assertEqual(report["reinitialized"], ["classifier/kernel", "classifier/bias"])
@@ -92,8 +63,7 @@ class ClassificationHeadTest(TestCase):
         kernel, bias = weights_of(cls.get_layer("classifier"))
         self.assertAllClose(cls(x), np_out(base, x)["pooled_output"] @ kernel + bias, atol=1e-5, rtol=1e-5)
         mean = dlzoo.build("bert-tiny", extensions=[{"name": "classification_head", "num_classes": 2}], **SMALL)
-        self.assertFalse(mean.zoo_config["params"]["use_pooler"])
-        self.assertNotIn("pooler", [layer.name for layer in mean.layers])
+        self.assertNotIn("pooler", [layer.name for layer in mean.layers])  # the pooler is not used, not built
         transfer_weights(base, mean)
         kernel, bias = weights_of(mean.get_layer("classifier"))
         expected = np_pool(np_out(base, x)["sequence_output"], x["padding_mask"], "mean") @ kernel + bias
@@ -106,7 +76,9 @@ class ClassificationHeadTest(TestCase):
     def test_apply_to_built_model_then_save_and_load(self):
         model = dlzoo.build("gpt-tiny", **SMALL)
         headed = dlzoo.apply_extension(model, "classification_head", num_classes=4, pooling="mean")
-        self.assertEqual(headed.extension_report["reinitialized"], [])  # rebuilt without LM head: every weight kept
+        report = headed.extension_report  # rebuilt with the head: every weight of the model kept, the head new
+        self.assertEqual(report["reinitialized"], ["classifier/kernel", "classifier/bias"])
+        self.assertEqual(sorted(report["kept"]), sorted(w.path for w in model.weights))
         self.assertEqual(headed.zoo_config["extensions"], [{"name": "classification_head", "num_classes": 4, "pooling": "mean"}])
         x = feed()
         self.assertEqual(tuple(headed(x).shape), (2, 4))
@@ -116,7 +88,7 @@ class ClassificationHeadTest(TestCase):
         self.assertAllClose(loaded(x), headed(x), atol=0)
 
     def test_errors(self):
-        with mock.patch.object(builder, "build_resolved") as never_called:
+        with mock.patch.object(zoo_model, "wire") as never_called:
             with self.assertRaisesNamed(ValueError, "num_classes"):
                 dlzoo.build("gpt-tiny", extensions=[{"name": "classification_head", "num_classes": 0}])
             with self.assertRaisesNamed(ValueError, "pooling", "'avg'"):
@@ -127,5 +99,15 @@ class ClassificationHeadTest(TestCase):
                 with self.assertRaisesNamed(ValueError, "'classification_head'", f"'{other}'", "conflicts"):
                     dlzoo.build("bert-tiny", extensions=[{"name": "classification_head", "num_classes": 2}, other])
             never_called.assert_not_called()
-        with self.assertRaisesNamed(ValueError, "use_lm_head"):  # the user turned the LM head back on
-            dlzoo.build("gpt-tiny", extensions=[{"name": "classification_head", "num_classes": 2}], use_lm_head=True, **SMALL)
+
+    def test_image_model_reads_its_pooled_features(self):
+        images = np.random.default_rng(0).standard_normal((3, 8, 8, 1)).astype("float32")
+        spec = {"name": "classification_head", "num_classes": 5}
+        model = dlzoo.build("image-mlp-tiny", extensions=[spec])
+        base = dlzoo.build("image-mlp-tiny")
+        transfer_weights(base, model)
+        features = keras.Model(base.input, base.get_layer("head_dropout").output)
+        kernel, bias = weights_of(model.get_layer("classifier"))
+        expected = keras.ops.convert_to_numpy(features({"images": images})).astype("float64") @ kernel + bias
+        self.assertAllClose(model({"images": images}), expected, atol=1e-5, rtol=1e-5)
+        self.assertEqual(dlzoo.count_params("image-mlp-tiny", extensions=[spec]), model.count_params())

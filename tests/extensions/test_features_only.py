@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 import dlzoo
-from dlzoo import builder
+from dlzoo import builder, zoo_model
 from dlzoo.extensions import transfer_weights
 from dlzoo.testing import TestCase
 
@@ -37,12 +37,13 @@ class FeaturesOnlyTest(TestCase):
         # The GPT forward pass up to each block, from its layers.
         embedded = base.get_layer("token_embedding")(x["token_ids"])
         h = embedded + base.get_layer("position_embedding")(embedded)
-        h0 = base.get_layer("transformer_layer_0")(h, padding_mask=x["padding_mask"])
-        h1 = base.get_layer("transformer_layer_1")(h0, padding_mask=x["padding_mask"])
+        stack = base.get_layer("decoder")
+        h0 = stack.transformer_layers[0](h, padding_mask=x["padding_mask"])
+        h1 = stack.transformer_layers[1](h0, padding_mask=x["padding_mask"])
         self.assertAllClose(out["token_embedding"], embedded, atol=0)
         self.assertAllClose(out["transformer_layer_0"], h0, atol=1e-6)
         self.assertAllClose(out["transformer_layer_1"], h1, atol=1e-6)
-        # Only the final norm is left out (the LM head is tied to the embedding).
+        # Only the stack's final norm is left out (the LM head is tied to the embedding).
         self.assertEqual(model.count_params(), base.count_params() - 2 * 16)
         self.assertEqual(dlzoo.count_params("gpt-tiny", extensions=[spec], **SMALL), model.count_params())
 
@@ -55,6 +56,8 @@ class FeaturesOnlyTest(TestCase):
         x = feed(segments=True)
         out = bert(x)
         self.assertEqual(sorted(out), ["embeddings_add", "embeddings_dropout", "embeddings_norm", "transformer_layer_1"])
+        both = dlzoo.build("bert-tiny", extensions=[{"name": "features_only", "layers": ["sequence_output", 0]}], **SMALL)
+        self.assertEqual(sorted(both(x)), ["sequence_output", "transformer_layer_0"])
         with tempfile.TemporaryDirectory() as tmp:
             bert.save(os.path.join(tmp, "m.keras"))
             loaded = dlzoo.load(os.path.join(tmp, "m.keras"))
@@ -62,11 +65,11 @@ class FeaturesOnlyTest(TestCase):
             self.assertAllClose(value, out[key], atol=0)
 
     def test_errors(self):
-        with self.assertRaisesNamed(ValueError, "block index 2", "2 blocks", "layers"):
+        with self.assertRaisesNamed(ValueError, "level index 2", "2 levels", "layers"):
             dlzoo.build("gpt-tiny", extensions=[{"name": "features_only", "layers": [0, 2]}], **SMALL)
-        with self.assertRaisesNamed(ValueError, "'pooler'", "final_norm"):
+        with self.assertRaisesNamed(ValueError, "'pooler'", "sequence_output"):
             dlzoo.build("gpt-tiny", extensions=[{"name": "features_only", "layers": "pooler"}], **SMALL)
-        with mock.patch.object(builder, "build_resolved") as never_called:
+        with mock.patch.object(zoo_model, "wire") as never_called:
             with self.assertRaisesNamed(TypeError, "layers"):
                 dlzoo.build("gpt-tiny", extensions=[{"name": "features_only", "layers": [1.5]}])
             with self.assertRaisesNamed(TypeError, "layers"):

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 import dlzoo
-from dlzoo import builder
+from dlzoo import builder, zoo_model
 from dlzoo.extensions.freeze import Freeze, trainability_report
 from dlzoo.testing import TestCase
 
@@ -28,7 +28,7 @@ class FreezeTest(TestCase):
     def test_freeze_layers_by_path_and_train(self):
         spec = {"name": "freeze", "patterns": ["token_embedding", "transformer_layer_0"]}
         model = dlzoo.build("gpt-tiny", extensions=[spec], dropout=0.0, **SMALL)
-        frozen = [w.path for w in model.weights if w.path.startswith(("token_embedding/", "transformer_layer_0/"))]
+        frozen = [w.path for w in model.weights if w.path.startswith(("token_embedding/", "decoder/transformer_layer_0/"))]
         self.assertEqual(len(frozen), 1 + 16)  # the table, and 16 weights of the first layer
         report = trainability_report(model)
         self.assertEqual(report["frozen"], frozen)
@@ -42,7 +42,7 @@ class FreezeTest(TestCase):
         model.train_on_batch(feed(), np.ones((2, 5, 32), "float32"))
         moved = {w.path for w in model.weights if not np.array_equal(before[w.path], keras.ops.convert_to_numpy(w))}
         self.assertFalse(moved & set(frozen))
-        self.assertIn("transformer_layer_1/feedforward/output_proj/kernel", moved)
+        self.assertIn("decoder/transformer_layer_1/feedforward/output_proj/kernel", moved)
 
         with tempfile.TemporaryDirectory() as tmp:
             model.save(os.path.join(tmp, "m.keras"))
@@ -62,13 +62,13 @@ class FreezeTest(TestCase):
         extension.apply_model(dlzoo.build("llama-tiny", **SMALL))
         self.assertEqual(
             extension.last_report["layers"],
-            ["transformer_layer_0/self_attention/query", "transformer_layer_1/self_attention/query"],
+            ["decoder/transformer_layer_0/self_attention/query", "decoder/transformer_layer_1/self_attention/query"],
         )
 
     def test_errors(self):
         with self.assertRaisesNamed(ValueError, "'transformer_layer_9'", "top-level layers"):
             dlzoo.build("gpt-tiny", extensions=[{"name": "freeze", "patterns": ["transformer_layer_9"]}], **SMALL)
-        with mock.patch.object(builder, "build_resolved") as never_called:
+        with mock.patch.object(zoo_model, "wire") as never_called:
             with self.assertRaisesNamed(ValueError, "patterns"):
                 dlzoo.build("gpt-tiny", extensions=[{"name": "freeze", "patterns": []}])
             with self.assertRaisesNamed(TypeError, "patterns"):

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 import dlzoo
-from dlzoo import builder
+from dlzoo import builder, zoo_model
 from dlzoo.extensions import transfer_weights
 from dlzoo.testing import TestCase
 
@@ -68,7 +68,7 @@ class LanguageModelHeadTest(TestCase):
         self.assertAllClose(loaded(x), untied(x), atol=0)
 
     def test_errors(self):
-        with mock.patch.object(builder, "build_resolved") as never_called:
+        with mock.patch.object(zoo_model, "wire") as never_called:
             with self.assertRaisesNamed(ValueError, "use_bias", "tied=True"):
                 dlzoo.build("gpt-tiny", extensions=[{"name": "language_model_head", "use_bias": True}])
             with self.assertRaisesNamed(ValueError, "vocabulary_size"):

@@ -8,9 +8,10 @@ import keras
 import numpy as np
 
 import dlzoo
-from dlzoo import builder
+from dlzoo import builder, zoo_model
 from dlzoo.extensions.lora import lora_layers, merge_lora
-from dlzoo.extensions.swap import swap, techniques
+from dlzoo.compat.keras_internals import base_kernel
+from dlzoo.extensions.swap import techniques
 from dlzoo.testing import TestCase
 
 # 2 layers of width 16 with 4 heads: every count below follows from this shape.
@@ -23,7 +24,11 @@ def feed(batch=2, seq=5, vocab=32, seed=0):
 
 
 def per_layer(*suffixes, layers=2):
-    return [f"transformer_layer_{i}/{s}" for i in range(layers) for s in suffixes]
+    return [f"decoder/transformer_layer_{i}/{s}" for i in range(layers) for s in suffixes]
+
+
+def swap(model, old, new, **kwargs):
+    return dlzoo.apply_extension(model, "swap", old=old, new=new, **kwargs)
 
 
 class SwapTest(TestCase):
@@ -45,7 +50,7 @@ class SwapTest(TestCase):
         rms = swap(model, "layer_norm", "rms_norm")
         self.assertEqual(rms.zoo_config["params"]["norm"]["type"], "rms_norm")
         # RMSNorm keeps LayerNorm's scale (same path and shape); the 5 biases have no place.
-        norm_biases = per_layer("self_attention_norm/bias", "feedforward_norm/bias") + ["final_norm/bias"]
+        norm_biases = per_layer("self_attention_norm/bias", "feedforward_norm/bias") + ["decoder/final_norm/bias"]
         self.check_report(model, rms, reinitialized=[], dropped=norm_biases)
         self.assertEqual(len(rms.extension_report["kept"]), 36 - 5)
 
@@ -53,10 +58,10 @@ class SwapTest(TestCase):
         self.assertEqual(gqa.zoo_config["params"]["attention"]["num_key_value_heads"], 2)
         kv = per_layer(*(f"self_attention/{p}/{w}" for p in ("key", "value") for w in ("kernel", "bias")))
         self.check_report(model, gqa, reinitialized=kv, dropped=[])
-        self.assertEqual(tuple(gqa.get_layer("transformer_layer_0").self_attention.key_dense.kernel.shape), (16, 2, 4))
+        self.assertEqual(tuple(gqa.get_layer("decoder").transformer_layers[0].self_attention.key_dense.kernel.shape), (16, 2, 4))
 
         glu = swap(model, "mlp", "swiglu")
-        self.assertIsNone(glu.zoo_config["params"]["feedforward"]["activation"])  # SwiGLU fixes its own
+        self.assertNotIn("activation", glu.zoo_config["params"]["feedforward"])  # SwiGLU fixes its own
         self.check_report(model, glu, reinitialized=per_layer("feedforward/gate_proj/kernel", "feedforward/gate_proj/bias"), dropped=[])
         x = feed()
         for swapped in (rms, gqa, glu):
@@ -67,6 +72,7 @@ class SwapTest(TestCase):
         model = dlzoo.build("llama-tiny", **SMALL)  # GQA with 2 key/value heads, SwiGLU without biases
         mha = swap(model, "grouped_query_attention", "multi_head_attention")
         self.assertIsNone(mha.zoo_config["params"]["attention"]["num_key_value_heads"])
+        self.assertEqual(mha.count_params(), dlzoo.count_params(mha.get_config()))
         self.check_report(model, mha, reinitialized=per_layer("self_attention/key/kernel", "self_attention/value/kernel"), dropped=[])
         mlp = swap(model, "swiglu", "mlp")
         self.check_report(model, mlp, reinitialized=[], dropped=per_layer("feedforward/gate_proj/kernel"))
@@ -79,26 +85,26 @@ class SwapTest(TestCase):
 
     def test_swap_under_merged_lora_counts_the_update_once(self):
         model = dlzoo.build("gpt-tiny", extensions=[{"name": "lora", "rank": 2}], **SMALL)
-        query = lora_layers(model)["transformer_layer_0/self_attention/query"]
-        kernel = keras.ops.convert_to_numpy(query.layer.kernel).copy()
+        query = lora_layers(model)["decoder/transformer_layer_0/self_attention/query"]
+        kernel = keras.ops.convert_to_numpy(base_kernel(query)).copy()
         for layer in lora_layers(model).values():
-            layer.lora_b.assign(np.full(tuple(layer.lora_b.shape), 0.5, "float32"))
+            layer.lora_kernel_b.assign(np.full(tuple(layer.lora_kernel_b.shape), 0.5, "float32"))
         merge_lora(model)
         x = feed()
         expected = keras.ops.convert_to_numpy(model(x))
         swapped = swap(model, "multi_head_attention", "multi_query_attention")
         self.assertAllClose(model(x), expected, atol=0)  # the source model is left as it was
-        self.assertIn("transformer_layer_0/self_attention/query/lora_b", swapped.extension_report["kept"])
-        new_query = lora_layers(swapped)["transformer_layer_0/self_attention/query"]
-        self.assertTrue(new_query.merged)
+        self.assertIn("decoder/transformer_layer_0/self_attention/query/lora_kernel_b", swapped.extension_report["kept"])
+        new_query = lora_layers(swapped)["decoder/transformer_layer_0/self_attention/query"]
+        self.assertTrue(new_query.lora_merged)
         new_query.unmerge()
-        self.assertAllClose(new_query.layer.kernel, kernel, atol=1e-5)  # the update was folded in once
+        self.assertAllClose(base_kernel(new_query), kernel, atol=1e-5)  # the update was folded in once
 
     def test_build_time_swap_saves_and_loads(self):
         spec = {"name": "swap", "old": "layer_norm", "new": "rms_norm", "params": {"norm.epsilon": 1e-6}}
         model = dlzoo.build("gpt-tiny", extensions=[spec], **SMALL)
-        self.assertEqual(model.zoo_config["params"]["norm"], {"type": "rms_norm", "epsilon": 1e-6, "position": "pre"})
-        self.assertEqual(model.get_layer("final_norm").registered_name, "rms_norm")
+        self.assertEqual(model.zoo_config["params"]["norm"], {"type": "rms_norm", "epsilon": 1e-6})
+        self.assertEqual(model.get_layer("decoder").final_norm.registered_name, "rms_norm")
         x = feed()
         with tempfile.TemporaryDirectory() as tmp:
             model.save(os.path.join(tmp, "m.keras"))
@@ -107,7 +113,7 @@ class SwapTest(TestCase):
         self.assertEqual(loaded.zoo_config["params"]["norm"]["type"], "rms_norm")
 
     def test_errors_before_building(self):
-        with mock.patch.object(builder, "build_resolved") as never_called:
+        with mock.patch.object(zoo_model, "wire") as never_called:
             with self.assertRaisesNamed(ValueError, "'rms_norm'", "old", "layer_norm, mlp, multi_head_attention"):
                 dlzoo.build("gpt-tiny", extensions=[{"name": "swap", "old": "rms_norm", "new": "layer_norm"}])
             with self.assertRaisesNamed(ValueError, "same role", "'swiglu'"):

@@ -14,7 +14,7 @@ class UnfreezeTest(TestCase):
     def test_freeze_everything_then_unfreeze_some(self):
         exts = [{"name": "freeze", "patterns": "*"}, {"name": "unfreeze", "patterns": ["final_norm", "*/bias"]}]
         model = dlzoo.build("gpt-tiny", extensions=exts, **SMALL)
-        expected = [w.path for w in model.weights if w.path.startswith("final_norm/") or w.path.endswith("/bias")]
+        expected = [w.path for w in model.weights if w.path.startswith("decoder/final_norm/") or w.path.endswith("/bias")]
         self.assertEqual(len(expected), 2 * 8 + 2)
         self.assertEqual(trainability_report(model)["trainable"], expected)
         with tempfile.TemporaryDirectory() as tmp:
@@ -28,7 +28,7 @@ class UnfreezeTest(TestCase):
         trainable = set(trainability_report(more)["trainable"])
         lora = {w.path for w in model.weights if "/lora_" in w.path}
         self.assertEqual(len(lora), 2 * 2 * 2)
-        wrapped = {"transformer_layer_1/self_attention/query/kernel", "transformer_layer_1/self_attention/query/bias"}
+        wrapped = {"decoder/transformer_layer_1/self_attention/query/kernel", "decoder/transformer_layer_1/self_attention/query/bias"}
         self.assertEqual(trainable, lora | wrapped)  # the wrapped projection itself opens again
 
     def test_errors(self):

@@ -7,7 +7,7 @@ from keras import ops
 
 from dlzoo.blocks.attention.masks import causal_mask, merge_masks
 from dlzoo.blocks.position.rotary_embedding import RotaryEmbedding
-from dlzoo.registry import get_block, init_arguments, register_block
+from dlzoo.registry import check_block_role, make_block, register_block
 from dlzoo.validation import (
     check_bool,
     check_choice,
@@ -16,7 +16,6 @@ from dlzoo.validation import (
     check_int,
     check_positive_int,
     check_rate,
-    check_registered,
 )
 
 
@@ -174,9 +173,14 @@ class GroupedQueryAttention(keras.layers.Layer):
         self.use_qkv_bias = check_bool("use_qkv_bias", use_qkv_bias)
         self.use_output_bias = check_bool("use_output_bias", use_output_bias)
         self.use_qk_norm = check_bool("use_qk_norm", use_qk_norm)
-        self.qk_norm = check_registered("qk_norm", qk_norm)
+        self.qk_norm = check_block_role("qk_norm", qk_norm, "normalization")
         self.qk_norm_epsilon = check_float("qk_norm_epsilon", qk_norm_epsilon, min_value=0.0)
         self.use_rotary_embedding = check_bool("use_rotary_embedding", use_rotary_embedding)
+        if self.use_rotary_embedding and self.head_dim is not None and self.head_dim % 2:
+            raise ValueError(
+                "Rotary position embedding rotates pairs of features, so the head size must be even. "
+                f"Received: head_dim={self.head_dim}, use_rotary_embedding=True."
+            )
         self.rope_layout = check_choice("rope_layout", rope_layout, ("interleaved", "rotate_half"))
         self.rope_max_wavelength = check_float(
             "rope_max_wavelength", rope_max_wavelength, min_value=0.0, min_inclusive=False
@@ -196,24 +200,39 @@ class GroupedQueryAttention(keras.layers.Layer):
         )
         # Tests set this to check the explicit softmax path against the fused op.
         self._force_explicit_attention = False
+        # Shape-independent sub-layers are made here, so their argument errors
+        # surface at construction; `build` builds them.
+        if self.use_qk_norm:
+            self.query_norm = self._make_norm("query_norm")
+            self.key_norm = self._make_norm("key_norm")
+        if self.use_rotary_embedding:
+            self.rotary_embedding = RotaryEmbedding(
+                max_wavelength=self.rope_max_wavelength,
+                layout=self.rope_layout,
+                dtype=self.dtype_policy,
+                name="rotary_embedding",
+            )
 
     # ---------------------------------------------------------------- helpers
     def _resolve_head_dim(self, query_width):
-        if self.head_dim is not None:
-            return self.head_dim
-        if query_width is None or query_width % self.num_heads != 0:
+        head_dim = self.head_dim
+        if head_dim is None:
+            if query_width is None or query_width % self.num_heads != 0:
+                raise ValueError(
+                    "`num_heads` must divide the query width when `head_dim` is None. "
+                    f"Received: num_heads={self.num_heads}, query width={query_width}, head_dim=None."
+                )
+            head_dim = query_width // self.num_heads
+        if self.use_rotary_embedding and head_dim % 2:
             raise ValueError(
-                "`num_heads` must divide the query width when `head_dim` is None. "
-                f"Received: num_heads={self.num_heads}, query width={query_width}, head_dim=None."
+                "Rotary position embedding rotates pairs of features, so the head size must be even. "
+                f"Received: head_dim={self.head_dim}, num_heads={self.num_heads}, query width={query_width} "
+                f"(head size {head_dim})."
             )
-        return query_width // self.num_heads
+        return head_dim
 
     def _make_norm(self, name):
-        cls = get_block(self.qk_norm)
-        kwargs = {"dtype": self.dtype_policy, "name": name}
-        if "epsilon" in init_arguments(cls):
-            kwargs["epsilon"] = self.qk_norm_epsilon
-        return cls(**kwargs)
+        return make_block(self.qk_norm, optional={"epsilon": self.qk_norm_epsilon}, dtype=self.dtype_policy, name=name)
 
     @staticmethod
     def _fresh(initializer):
@@ -265,17 +284,9 @@ class GroupedQueryAttention(keras.layers.Layer):
         self.output_dense.build((query_shape[0], query_shape[1], n, head_dim))
 
         if self.use_qk_norm:
-            self.query_norm = self._make_norm("query_norm")
             self.query_norm.build((query_shape[0], query_shape[1], n, head_dim))
-            self.key_norm = self._make_norm("key_norm")
             self.key_norm.build((key_value_shape[0], key_value_shape[1], k, head_dim))
         if self.use_rotary_embedding:
-            self.rotary_embedding = RotaryEmbedding(
-                max_wavelength=self.rope_max_wavelength,
-                layout=self.rope_layout,
-                dtype=self.dtype_policy,
-                name="rotary_embedding",
-            )
             self.rotary_embedding.build((query_shape[0], query_shape[1], n, head_dim))
         self._head_dim = head_dim
         self.built = True

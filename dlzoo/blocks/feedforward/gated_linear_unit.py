@@ -13,7 +13,7 @@ from dlzoo.blocks.feedforward._common import (
     output_width,
     project_shape,
 )
-from dlzoo.registry import register_block
+from dlzoo.registry import register_block, register_block_configuration
 from dlzoo.validation import check_bool, check_float, check_positive_int, check_rate
 
 
@@ -202,3 +202,21 @@ class GatedLinearUnit(keras.layers.Layer):
             }
         )
         return config
+
+
+SwiGLU = register_block_configuration(
+    "swiglu",
+    GatedLinearUnit,
+    class_name="SwiGLU",
+    paper="arXiv:2002.05202",
+    summary="SwiGLU feed-forward network: `output_proj(silu(gate_proj(x)) * inner_proj(x))` (PaLM, Llama, Meta's LCM).",
+    activation="silu",
+)
+GeGLU = register_block_configuration(
+    "geglu",
+    GatedLinearUnit,
+    class_name="GeGLU",
+    paper="arXiv:2002.05202",
+    summary="GEGLU feed-forward network: `output_proj(gelu(gate_proj(x)) * inner_proj(x))` with the exact (erf) GELU.",
+    activation="gelu",
+)

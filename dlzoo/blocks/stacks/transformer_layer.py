@@ -10,7 +10,7 @@ from dlzoo.blocks.attention.masks import causal_mask, diagonal_mask
 from dlzoo.blocks.normalization.ada_ln_zero import AdaLNZero, modulate
 from dlzoo.blocks.residual.drop_path import DropPath
 from dlzoo.blocks.residual.layer_scale import LayerScale
-from dlzoo.registry import BLOCKS, get_block, init_arguments, register_block
+from dlzoo.registry import check_block_role, did_you_mean, get_block, init_arguments, make_block, register_block
 from dlzoo.validation import (
     check_bool,
     check_choice,
@@ -19,7 +19,6 @@ from dlzoo.validation import (
     check_int,
     check_positive_int,
     check_rate,
-    check_registered,
 )
 
 NORM_POSITIONS = ("pre", "post")
@@ -75,6 +74,8 @@ class TransformerLayer(keras.layers.Layer):
             `"layer_norm"`.
         norm_epsilon: float. Epsilon passed to each norm (when it takes
             one). Defaults to `1e-5`.
+        norm_kwargs: dict. Further constructor arguments of each norm
+            (e.g. `{"use_bias": False}` for `layer_norm`). Defaults to `None`.
         norm_position: str. `"pre"` or `"post"`. Defaults to `"pre"`.
         feedforward: str. Registered name of the feed-forward block
             (`"mlp"`, `"swiglu"`, `"geglu"`, `"gated_linear_unit"`,
@@ -168,6 +169,7 @@ class TransformerLayer(keras.layers.Layer):
         drop_path_rate=0.0,
         layer_scale_init_value=None,
         seed=None,
+        norm_kwargs=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -177,14 +179,15 @@ class TransformerLayer(keras.layers.Layer):
         if self.num_key_value_heads is not None:
             check_divides("num_key_value_heads", self.num_key_value_heads, "num_heads", self.num_heads)
         self.head_dim = check_positive_int("head_dim", head_dim, allow_none=True)
-        self.norm = _check_block_role("norm", norm, "normalization")
+        self.norm = check_block_role("norm", norm, "normalization")
         self.norm_epsilon = check_float("norm_epsilon", norm_epsilon, min_value=0.0)
+        self.norm_kwargs = check_kwargs_dict("norm_kwargs", norm_kwargs, get_block(self.norm), ("epsilon",))
         self.norm_position = check_choice("norm_position", norm_position, NORM_POSITIONS)
-        self.feedforward = _check_block_role("feedforward", feedforward, "feedforward")
-        self.feedforward_kwargs = _check_kwargs_dict(
+        self.feedforward = check_block_role("feedforward", feedforward, "feedforward")
+        self.feedforward_kwargs = check_kwargs_dict(
             "feedforward_kwargs", feedforward_kwargs, get_block(self.feedforward), ("intermediate_dim",)
         )
-        self.attention_kwargs = _check_kwargs_dict(
+        self.attention_kwargs = check_kwargs_dict(
             "attention_kwargs", attention_kwargs, GroupedQueryAttention, _LAYER_OWNED_ATTENTION_ARGS
         )
         self.self_attention_mask = check_choice("self_attention_mask", self_attention_mask, SELF_ATTENTION_MASKS)
@@ -241,11 +244,13 @@ class TransformerLayer(keras.layers.Layer):
         return None if self.seed is None else self.seed + offset
 
     def _make_norm(self, name):
-        cls = get_block(self.norm)
-        kwargs = {"dtype": self.dtype_policy, "name": name}
-        if "epsilon" in init_arguments(cls):
-            kwargs["epsilon"] = self.norm_epsilon
-        return cls(**kwargs)
+        return make_block(
+            self.norm,
+            optional={"epsilon": self.norm_epsilon},
+            dtype=self.dtype_policy,
+            name=name,
+            **(self.norm_kwargs or {}),
+        )
 
     def _make_attention(self, name, cross):
         kwargs = dict(self.attention_kwargs or {})
@@ -441,6 +446,23 @@ class TransformerLayer(keras.layers.Layer):
             return tuple(inputs_shape), tuple(self_attention_cache_shape)
         return tuple(inputs_shape)
 
+    def activation_elements_for(self, input_shape, context_shape=None, **other_shapes):
+        """Elements kept for the backward pass at a concrete input shape (Korthikanti et al., 2022).
+
+        Per attention sub-block and its share of the layer,
+        `17 s b h + 2.5 a s k b` elements, `k` the key length: the paper's
+        `34 s b h + 5 a s^2 b` bytes at 16 bits, divided by two bytes per
+        element. Self-attention has `k = s`; cross-attention, when present,
+        adds a second term with `k` = the context length.
+        """
+        b, s, h = (int(d) for d in tuple(input_shape)[:3])
+        a = self.num_heads
+        total = 17 * s * b * h + 2.5 * a * s * s * b
+        if self.use_cross_attention:
+            k = int(tuple(context_shape or input_shape)[1])
+            total += 17 * s * b * h + 2.5 * a * s * k * b
+        return int(total)
+
     def count_params_for(self, input_shape, context_shape=None, condition_shape=None, **other_shapes):
         """Exact number of weights for an input shape (and context/condition shapes).
 
@@ -487,26 +509,14 @@ class TransformerLayer(keras.layers.Layer):
                 "drop_path_rate": self.drop_path_rate,
                 "layer_scale_init_value": self.layer_scale_init_value,
                 "seed": self.seed,
+                "norm_kwargs": _plain(self.norm_kwargs),
             }
         )
         return config
 
 
 # ------------------------------------------------------------------ checks
-def _check_block_role(name, value, category):
-    """A registered block name whose block has the given role (category)."""
-    check_registered(name, value)
-    actual = BLOCKS.get(value).category
-    if actual != category:
-        allowed = ", ".join(repr(e.name) for e in BLOCKS.entries() if e.category == category)
-        raise ValueError(
-            f"`{name}` must name a {category} block, but {value!r} is a {actual} block. "
-            f"Received: {name}={value!r}. Allowed: {allowed}."
-        )
-    return value
-
-
-def _check_kwargs_dict(name, value, cls, reserved=()):
+def check_kwargs_dict(name, value, cls, reserved=()):
     """A plain-JSON dict of extra constructor arguments of `cls` (or None)."""
     if value is None:
         return None
@@ -523,12 +533,8 @@ def _check_kwargs_dict(name, value, cls, reserved=()):
                 f"Received: {name}={value!r}."
             )
         if key not in allowed:
-            from dlzoo.registry import close_matches
-
-            matches = close_matches(str(key), allowed)
-            hint = (" Did you mean " + " or ".join(repr(m) for m in matches) + "?") if matches else ""
             raise ValueError(
-                f"`{name}` has an argument {cls.__name__} does not take: {key!r}.{hint} "
+                f"`{name}` has an argument {cls.__name__} does not take: {key!r}.{did_you_mean(key, allowed)} "
                 f"Received: {name}={value!r}. Allowed keys: {', '.join(allowed)}."
             )
     try:

@@ -28,7 +28,7 @@ class TransformerStack(keras.layers.Layer):
     """`num_layers` Transformer layers, then an optional final norm and dropout.
 
     The trunk of an encoder, decoder or denoiser: identical
-    `TransformerLayer`s (named `layer_0`, `layer_1`, ...) applied in turn,
+    `TransformerLayer`s (named `transformer_layer_0`, `transformer_layer_1`, ...) applied in turn,
     followed by a final norm of the same kind as the layers' (the pre-norm
     convention: without it a pre-norm stack would output an unnormalized
     residual stream) and `final_dropout`. Every layer receives the same
@@ -50,6 +50,8 @@ class TransformerStack(keras.layers.Layer):
         norm: str. Registered name of the norm (layers and final norm).
             Defaults to `"layer_norm"`.
         norm_epsilon: float. Epsilon of every norm. Defaults to `1e-5`.
+        norm_kwargs: dict. Further constructor arguments of every norm.
+            Defaults to `None`.
         norm_position: str. `"pre"` or `"post"`. Defaults to `"pre"`.
         feedforward: str. Registered name of the feed-forward block.
             Defaults to `"mlp"`.
@@ -77,6 +79,8 @@ class TransformerStack(keras.layers.Layer):
             `0.0`.
         seed: int. Base seed of the dropout generators (layer `i` gets
             `seed + 10 * i`). Defaults to `None`.
+        return_hidden_states: bool. Also return each layer's output (for
+            feature extraction). Defaults to `False`.
         **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
@@ -98,7 +102,9 @@ class TransformerStack(keras.layers.Layer):
 
     Returns:
         Tensor `(batch, seq_len, hidden_dim)`; with `cache`, the tuple
-        `(output, new_cache)`.
+        `(output, new_cache)`; with `return_hidden_states=True`, the tuple
+        `(output, hidden_states)` where `hidden_states` is a tuple of the
+        `num_layers` layer outputs (before the final norm).
 
     Example:
 
@@ -140,10 +146,13 @@ class TransformerStack(keras.layers.Layer):
         use_final_norm=True,
         final_dropout=0.0,
         seed=None,
+        norm_kwargs=None,
+        return_hidden_states=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.num_layers = check_positive_int("num_layers", num_layers)
+        self.return_hidden_states = check_bool("return_hidden_states", return_hidden_states)
         self.use_final_norm = check_bool("use_final_norm", use_final_norm)
         self.final_dropout = check_rate("final_dropout", final_dropout)
         self.drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
@@ -155,6 +164,7 @@ class TransformerStack(keras.layers.Layer):
             head_dim=head_dim,
             norm=norm,
             norm_epsilon=norm_epsilon,
+            norm_kwargs=norm_kwargs,
             norm_position=norm_position,
             feedforward=feedforward,
             feedforward_kwargs=feedforward_kwargs,
@@ -175,7 +185,7 @@ class TransformerStack(keras.layers.Layer):
                     drop_path_rate=rate,
                     seed=None if seed is None else seed + 10 * i,
                     dtype=self.dtype_policy,
-                    name=f"layer_{i}",
+                    name=f"transformer_layer_{i}",
                 )
             )
         # The layers validated every shared argument; keep their checked values.
@@ -228,8 +238,13 @@ class TransformerStack(keras.layers.Layer):
                 "(batch, num_layers, 2, max_len, num_key_value_heads, head_dim). "
                 f"Received: cache.shape={tuple(cache.shape)}, num_layers={self.num_layers}."
             )
+        if cache is not None and self.return_hidden_states:
+            raise ValueError(
+                "`return_hidden_states=True` is for feature extraction; it cannot be combined with a KV "
+                "`cache`. Received: return_hidden_states=True and a cache."
+            )
         x = inputs
-        new_caches = []
+        new_caches, hidden_states = [], []
         for i, layer in enumerate(self.transformer_layers):
             outputs = layer(
                 x,
@@ -247,12 +262,15 @@ class TransformerStack(keras.layers.Layer):
                 new_caches.append(layer_cache)
             else:
                 x = outputs
+            hidden_states.append(x)
         if self.final_norm is not None:
             x = self.final_norm(x)
         if self.final_dropout_layer is not None:
             x = self.final_dropout_layer(x, training=training)
         if cache is not None:
             return x, ops.stack(new_caches, axis=1)
+        if self.return_hidden_states:
+            return x, tuple(hidden_states)
         return x
 
     # ------------------------------------------------------------------ cache
@@ -301,10 +319,16 @@ class TransformerStack(keras.layers.Layer):
         )
 
     # ------------------------------------------------------------ shapes etc.
-    def compute_output_shape(self, inputs_shape, cache_shape=None):
+    def compute_output_shape(self, inputs_shape, cache_shape=None, **other_shapes):
         if cache_shape is not None:
             return tuple(inputs_shape), tuple(cache_shape)
+        if self.return_hidden_states:
+            return tuple(inputs_shape), tuple(tuple(inputs_shape) for _ in range(self.num_layers))
         return tuple(inputs_shape)
+
+    def activation_elements_for(self, input_shape, context_shape=None, **other_shapes):
+        """Elements kept for the backward pass: the sum over the layers (see `TransformerLayer`)."""
+        return sum(layer.activation_elements_for(input_shape, context_shape=context_shape) for layer in self.transformer_layers)
 
     def count_params_for(self, input_shape, context_shape=None, condition_shape=None, **other_shapes):
         """Exact number of weights; mask and cache shapes do not change it."""
@@ -341,6 +365,8 @@ class TransformerStack(keras.layers.Layer):
                 "use_final_norm": self.use_final_norm,
                 "final_dropout": self.final_dropout,
                 "seed": self.seed,
+                "norm_kwargs": _plain(self.norm_kwargs),
+                "return_hidden_states": self.return_hidden_states,
             }
         )
         return config

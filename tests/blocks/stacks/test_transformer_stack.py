@@ -78,7 +78,7 @@ class TransformerStackTest(TestCase):
         stack = TransformerStack(num_layers=3, num_heads=2, intermediate_dim=8, drop_path_rate=0.2)
         rates = [layer.drop_path_rate for layer in stack.transformer_layers]
         self.assertAllClose(rates, [0.0, 0.1, 0.2])
-        self.assertEqual([layer.name for layer in stack.transformer_layers], ["layer_0", "layer_1", "layer_2"])
+        self.assertEqual([layer.name for layer in stack.transformer_layers], ["transformer_layer_0", "transformer_layer_1", "transformer_layer_2"])
 
     def test_cached_decoding_matches_full_forward(self):
         stack = TransformerStack(**LLAMA_LIKE)

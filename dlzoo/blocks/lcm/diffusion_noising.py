@@ -75,7 +75,7 @@ class DiffusionNoising(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_train_timesteps = check_positive_int("num_train_timesteps", num_train_timesteps)
+        self.num_train_timesteps = check_int("num_train_timesteps", num_train_timesteps, min_value=2)
         self.beta_schedule = check_choice("beta_schedule", beta_schedule, BETA_SCHEDULES)
         self.beta_start = check_float("beta_start", beta_start, min_value=0.0, max_value=1.0)
         self.beta_end = check_float("beta_end", beta_end, min_value=0.0, max_value=1.0)

@@ -2,7 +2,7 @@
 
 import keras
 
-from dlzoo.models.lcm._initializers import check_initializer_arg, resolve_bias, resolve_kernel
+from dlzoo.blocks.lcm._initializers import check_initializer_arg, resolve_bias, resolve_kernel
 from dlzoo.registry import register_block
 from dlzoo.validation import check_bool, check_positive_int
 

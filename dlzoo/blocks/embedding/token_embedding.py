@@ -10,7 +10,6 @@ from dlzoo.validation import check_float, check_positive_int
 @register_block(
     "token_embedding",
     paper="arXiv:1608.05859",
-    category="embedding",
     example={
         "init_kwargs": {"vocabulary_size": 11, "hidden_dim": 8},
         "inputs": {"shape": (2, 5), "dtype": "int32", "max": 11},

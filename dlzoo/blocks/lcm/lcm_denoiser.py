@@ -7,7 +7,7 @@ from dlzoo.blocks.attention.masks import shifted_causal_mask
 from dlzoo.blocks.position.timestep_embedding import TimestepEmbedding
 from dlzoo.blocks.stacks.transformer_layer import _plain
 from dlzoo.blocks.stacks.transformer_stack import TransformerStack
-from dlzoo.models.lcm._initializers import check_initializer_arg, resolve_bias, resolve_kernel
+from dlzoo.blocks.lcm._initializers import check_initializer_arg, resolve_bias, resolve_kernel
 from dlzoo.registry import register_block
 from dlzoo.validation import check_float, check_int, check_positive_int, check_rate
 
@@ -66,6 +66,7 @@ class LCMDenoiser(keras.layers.Layer):
         head_dim: int or None. Head size. Defaults to `None` (`d / num_heads`).
         norm: str. Registered norm. Defaults to `"rms_norm"`.
         norm_epsilon: float. Norm epsilon. Defaults to `1e-5`.
+        norm_kwargs: dict. Further norm arguments. Defaults to `None`.
         feedforward: str. Registered feed-forward block. Defaults to `"swiglu"`.
         feedforward_kwargs: dict or None. Extra feed-forward arguments.
             Defaults to `None`.
@@ -144,6 +145,7 @@ class LCMDenoiser(keras.layers.Layer):
         cf_guidance_probability=0.0,
         projection_initializer="torch_default",
         seed=None,
+        norm_kwargs=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -170,6 +172,7 @@ class LCMDenoiser(keras.layers.Layer):
             head_dim=head_dim,
             norm=norm,
             norm_epsilon=norm_epsilon,
+            norm_kwargs=norm_kwargs,
             norm_position="pre",
             feedforward=feedforward,
             feedforward_kwargs=feedforward_kwargs,
@@ -191,6 +194,7 @@ class LCMDenoiser(keras.layers.Layer):
             setattr(self, arg, getattr(self.stack, arg))
         self.feedforward_kwargs = _plain(self.stack.feedforward_kwargs)
         self.attention_kwargs = _plain(self.stack.attention_kwargs)
+        self.norm_kwargs = _plain(self.stack.norm_kwargs)
         self.seed_generator = keras.random.SeedGenerator(seed) if self.cf_guidance_probability > 0 else None
 
     def _dense(self, units, fan_in, name):
@@ -266,6 +270,13 @@ class LCMDenoiser(keras.layers.Layer):
     def compute_output_shape(self, noisy_shape, timesteps_shape=None, context_shape=None):
         return tuple(noisy_shape[:-1]) + (self.output_dim or noisy_shape[-1],)
 
+    def activation_elements_for(self, input_shape, context_shape=None, **other_shapes):
+        """Elements kept for the backward pass: the stack's at width `hidden_dim`, with the prepended context row."""
+        b, n = (int(d) for d in tuple(input_shape)[:2])
+        hidden = (b, n, self.hidden_dim)
+        context = (b, n + 1, self.hidden_dim)
+        return self.stack.activation_elements_for(hidden, context_shape=context)
+
     def count_params_for(self, input_shape, context_shape=None, **other_shapes):
         """Exact weights for a `noisy` shape (and context shape); mask shapes do not matter."""
         s = int(input_shape[-1])
@@ -302,6 +313,7 @@ class LCMDenoiser(keras.layers.Layer):
                 "cf_guidance_probability": self.cf_guidance_probability,
                 "projection_initializer": self.projection_initializer,
                 "seed": self.seed,
+                "norm_kwargs": self.norm_kwargs,
             }
         )
         return config

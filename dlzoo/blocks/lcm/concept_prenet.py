@@ -7,7 +7,7 @@ from keras import ops
 
 from dlzoo.blocks.position.learned_position_embedding import LearnedPositionEmbedding
 from dlzoo.blocks.position.sinusoidal_position_embedding import SinusoidalPositionEmbedding
-from dlzoo.models.lcm._initializers import check_initializer_arg, resolve_bias, resolve_kernel
+from dlzoo.blocks.lcm._initializers import check_initializer_arg, resolve_bias, resolve_kernel
 from dlzoo.registry import register_block
 from dlzoo.validation import check_bool, check_choice, check_float, check_int, check_positive_int, check_rate
 

@@ -10,7 +10,6 @@ from dlzoo.validation import check_bool, check_positive_int
 @register_block(
     "first_token_pooler",
     paper="arXiv:1810.04805",
-    category="pooling",
     example={"init_kwargs": {}, "inputs": (2, 5, 8)},
 )
 class FirstTokenPooler(keras.layers.Layer):

@@ -33,6 +33,7 @@ import numpy as np
 
 import keras
 
+from dlzoo.lcm.losses import DiffusionMSE, NextConceptMSE
 from dlzoo.validation import check_bool, check_float, check_int, check_positive_int
 
 
@@ -71,8 +72,6 @@ def model_family(model) -> str:
 
 def loss_for(model):
     """The training loss of an LCM: `NextConceptMSE` (Base-LCM) or `DiffusionMSE` (Two-Tower)."""
-    from dlzoo.models.lcm.losses import DiffusionMSE, NextConceptMSE
-
     return NextConceptMSE() if model_family(model) == "base_lcm" else DiffusionMSE()
 
 

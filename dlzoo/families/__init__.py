@@ -1,0 +1,13 @@
+"""Model families: one file each, a plan function registered with its parameters.
+
+A family is `@register_model(name, paper=..., params={...})` on a function
+`family(p) -> Plan`: `params` declares every parameter once, with its
+default (a `Section` for a group of one block's arguments), and the function
+turns resolved parameters into the blocks of the model and their wiring. See
+`guides/adding_a_model.md`. Importing this package registers every built-in
+family.
+"""
+
+from dlzoo.families import base_lcm, bert, encoder_decoder, gpt, image_classifier, llama, two_tower_lcm  # noqa: F401
+
+__all__ = []

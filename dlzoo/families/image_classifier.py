@@ -1,0 +1,176 @@
+"""The `image_classifier` family: small image classifiers with a ConvNeXt-style or MLP backbone."""
+
+from dlzoo.parameters import chosen_by_type
+from dlzoo.plan import Plan
+from dlzoo.registry import register_model
+from dlzoo.validation import check_choice, check_positive_int, check_rate
+
+BACKBONES = ("convnext", "mlp")
+
+
+def _check_stages(p):
+    """Rules that span blocks: one width per stage, the image divisible by the total downsampling."""
+    shape = p["image_shape"]
+    if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
+        raise ValueError(
+            "`image_shape` must be [height, width, channels] with positive integers. "
+            f"Received: image_shape={shape!r}."
+        )
+    dims, depths = p["hidden_dims"], p["depths"]
+    if not dims or len(dims) != len(depths):
+        raise ValueError(
+            "`hidden_dims` and `depths` must be non-empty lists of the same length (one entry per stage). "
+            f"Received: hidden_dims={dims!r}, depths={depths!r}."
+        )
+    for i, (d, n) in enumerate(zip(dims, depths)):
+        check_positive_int(f"hidden_dims[{i}]", d)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"`depths[{i}]` must be an integer >= 0. Received: depths={depths!r}.")
+    if p["backbone"] == "convnext":
+        reduction = p["patch_size"] * 2 ** (len(dims) - 1)
+        if shape[0] % reduction or shape[1] % reduction:
+            raise ValueError(
+                f"With backbone='convnext', the image height and width must be multiples of "
+                f"patch_size * 2**(stages - 1) = {reduction}. "
+                f"Received: image_shape={shape!r}, patch_size={p['patch_size']}, hidden_dims={dims!r}."
+            )
+
+
+def _drop_rates(p):
+    total = sum(p["depths"])
+    rate = check_rate("drop_path_rate", p["drop_path_rate"])
+    return [rate * i / max(total - 1, 1) for i in range(total)]
+
+
+def _norm(plan, name, p):
+    norm = dict(p["norm"])
+    return plan.block(name, norm.pop("type"), **norm)
+
+
+def _convnext_backbone(plan, x, p):
+    norm = dict(p["norm"])
+    norm_type, epsilon = norm.pop("type"), norm.pop("epsilon")
+    rates, k, stride = _drop_rates(p), 0, 1
+    for stage, (dim, depth) in enumerate(zip(p["hidden_dims"], p["depths"])):
+        size = p["patch_size"] if stage == 0 else 2
+        stride *= size
+        x = plan.block(
+            "stem" if stage == 0 else f"downsample_{stage}",
+            "patch_embedding",
+            hidden_dim=dim,
+            patch_size=size,
+            norm=norm_type,
+            norm_position="post" if stage == 0 else "pre",
+            norm_epsilon=epsilon,
+        )(x)
+        for i in range(depth):
+            x = plan.block(
+                f"stage_{stage}_block_{i}",
+                "convnext_block",
+                kernel_size=p["kernel_size"],
+                intermediate_dim=p["intermediate_ratio"] * dim,
+                norm=norm_type,
+                norm_epsilon=epsilon,
+                use_layer_scale=p["use_layer_scale"],
+                layer_scale_init_value=p["layer_scale_init_value"],
+                drop_path_rate=rates[k],
+            )(x)
+            k += 1
+        plan.add_feature(f"stage_{stage}", x, level=True, channels=dim, stride=stride)
+    return plan.block("pool", "global_average_pooling_2d")(x)
+
+
+def _mlp_backbone(plan, x, p):
+    width = p["hidden_dims"][0]
+    x = plan.block("flatten", "flatten")(x)
+    x = plan.block("input_projection", "dense", units=width)(x)
+    rates, k = _drop_rates(p), 0
+    for stage, (dim, depth) in enumerate(zip(p["hidden_dims"], p["depths"])):
+        if dim != width:
+            x = plan.block(f"projection_{stage}", "dense", units=dim)(x)
+            width = dim
+        for i in range(depth):
+            prefix = f"stage_{stage}_block_{i}"
+            branch = _norm(plan, f"{prefix}_norm", p)(x)
+            branch = plan.block(f"{prefix}_mlp", "mlp", intermediate_dim=p["intermediate_ratio"] * dim)(branch)
+            branch = plan.block(f"{prefix}_drop_path", "drop_path", rate=rates[k])(branch)
+            x = plan.block(f"{prefix}_add", "add")([x, branch])
+            k += 1
+        plan.add_feature(f"stage_{stage}", x, level=True, channels=dim)
+    return x
+
+
+@register_model(
+    "image_classifier",
+    paper="arXiv:2201.03545",
+    params=dict(
+        image_shape=[8, 8, 1],
+        num_classes=10,
+        backbone="convnext",
+        hidden_dims=[32, 64],
+        depths=[2, 2],
+        patch_size=2,
+        kernel_size=7,
+        intermediate_ratio=4,
+        drop_path_rate=0.0,
+        use_layer_scale=True,
+        layer_scale_init_value=1e-6,
+        dropout=0.0,
+        norm=chosen_by_type("normalization", reserved=("axis",), type="layer_norm", epsilon=1e-6),
+    ),
+)
+def image_classifier(p):
+    """A small image classifier with a ConvNeXt-style or MLP backbone.
+
+    Both backbones end in the same head (global average pooling for the
+    ConvNeXt backbone, then a final norm, dropout and a linear layer to
+    `num_classes` logits):
+
+    * `backbone="convnext"`: a `patch_embedding` stem (`patch_size` patches,
+      then a norm), then one stage per entry of `hidden_dims`/`depths`: a
+      `patch_embedding` downsampling layer (norm first, 2x2 patches) before
+      every stage but the first, and `depths[i]` `convnext_block`s.
+      Stochastic depth grows linearly from 0 to `drop_path_rate` over all
+      blocks, as in ConvNeXt.
+    * `backbone="mlp"`: the image is flattened and projected to
+      `hidden_dims[0]`; each stage (projected to its width when it changes)
+      has `depths[i]` pre-norm residual `mlp` blocks
+      (`x + drop_path(mlp(norm(x)))`).
+
+    Args:
+        image_shape: list. `[height, width, channels]`. Defaults to `[8, 8, 1]`
+            (scikit-learn's digits).
+        num_classes: int. Number of classes (logits). Defaults to `10`.
+        backbone: str. `"convnext"` or `"mlp"`. Defaults to `"convnext"`.
+        hidden_dims: list of int. Width of each stage. Defaults to `[32, 64]`.
+        depths: list of int. Blocks per stage. Defaults to `[2, 2]`.
+        patch_size: int. Patch size of the ConvNeXt stem. Defaults to `2`.
+        kernel_size: int. Depthwise kernel of the ConvNeXt blocks (odd).
+            Defaults to `7`.
+        intermediate_ratio: int. Bottleneck width / stage width in the
+            ConvNeXt and MLP blocks. Defaults to `4`.
+        drop_path_rate: float. Largest stochastic-depth rate (linear over the
+            blocks). Defaults to `0.0`.
+        use_layer_scale: bool. LayerScale in ConvNeXt blocks. Defaults to `True`.
+        layer_scale_init_value: float. Initial LayerScale gain. Defaults to `1e-6`.
+        dropout: float. Dropout before the classification layer. Defaults to `0.0`.
+        norm: dict. `type` (registered normalization block) and its arguments.
+
+    Returns:
+        A plan with the input `images (batch, h, w, c)` and the output
+        `logits (batch, num_classes)` (no softmax: use `from_logits=True`).
+
+    Reference:
+        - [Liu et al., 2022. A ConvNet for the 2020s](https://arxiv.org/abs/2201.03545)
+    """
+    check_choice("backbone", p["backbone"], BACKBONES)
+    check_positive_int("intermediate_ratio", p["intermediate_ratio"])
+    _check_stages(p)
+    plan = Plan()
+    x = plan.input("images", tuple(p["image_shape"]), "float32")
+    x = _convnext_backbone(plan, x, p) if p["backbone"] == "convnext" else _mlp_backbone(plan, x, p)
+    x = _norm(plan, "head_norm", p)(x)
+    x = plan.block("head_dropout", "dropout", rate=p["dropout"])(x)
+    plan.add_feature("pooled_output", x)
+    plan.set_outputs(plan.block("logits", "dense", units=p["num_classes"])(x))
+    return plan
