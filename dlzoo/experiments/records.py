@@ -55,10 +55,10 @@ def is_run_dir(path: str) -> bool:
 
 
 def _load_yaml(path: str) -> Dict[str, Any]:
-    import yaml
+    from dlzoo import yaml_io
 
     with open(path, "r", encoding="utf-8") as f:
-        return yaml.safe_load(f) or {}
+        return yaml_io.safe_load(f) or {}
 
 
 def load_run(path: str) -> RunRecord:

@@ -258,10 +258,10 @@ def execute_in_subprocess(run_dir: str, backend: str, quiet: bool = False, plugi
 
 # ----------------------------------------------------------- one run, here
 def load_run_config(run_dir: str) -> Dict[str, Any]:
-    import yaml
+    from dlzoo import yaml_io
 
     with open(os.path.join(run_dir, CONFIG_FILE), "r", encoding="utf-8") as f:
-        return yaml.safe_load(f)
+        return yaml_io.safe_load(f)
 
 
 @dataclasses.dataclass

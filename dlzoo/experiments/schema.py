@@ -102,6 +102,10 @@ SECTIONS = {
 LIST_TYPED = {("data", "transforms"), ("metrics",), ("callbacks",), ("model", "extensions"), ("plugins",)}
 
 
+#: `Problem.value` of a problem about the file as a whole (no key, no value to show).
+NO_VALUE = type("NoValue", (), {"__repr__": lambda self: "<no value>"})()
+
+
 @dataclasses.dataclass
 class Problem:
     """One thing wrong with a composition file."""
@@ -112,6 +116,8 @@ class Problem:
     message: str
 
     def __str__(self):
+        if self.value is NO_VALUE:
+            return f"{self.file}: {self.message}"
         shown = repr(self.value)
         if len(shown) > 80:
             shown = shown[:77] + "..."
@@ -189,19 +195,25 @@ def read_file(path: str) -> Dict[str, Any]:
     """The raw mapping of a composition file (YAML or JSON)."""
     import yaml
 
+    from dlzoo import yaml_io
+
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No composition file at {path!r}.")
     with open(path, "r", encoding="utf-8") as f:
         text = f.read()
     try:
-        data = yaml.safe_load(text)
+        data = yaml_io.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ExperimentError([Problem(path, "<file>", None, f"not valid YAML: {str(exc).splitlines()[0]}")]) from None
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ExperimentError([Problem(path, "<file>", NO_VALUE, f"not valid YAML{line}: {reason}")]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ExperimentError([Problem(path, "<file>", type(data).__name__, "a composition file must be a mapping")])
+        raise ExperimentError([Problem(path, "<file>", NO_VALUE,
+                                       f"a composition file must be a mapping; it holds a {type(data).__name__}")])
     return data
 
 

@@ -176,3 +176,31 @@ class ShippedExamplesTest(unittest.TestCase):
         experiment = load_experiment(os.path.join(EXAMPLES, "lcm_quickstart.yaml"))
         self.assertEqual([r.config["model"]["name"] for r in experiment.runs], ["lcm-base-tiny", "lcm-two-tower-tiny"])
         self.assertEqual([r.config["losses"][0]["name"] for r in experiment.runs], ["next_concept_mse", "diffusion_mse"])
+
+
+class ScientificNotationTest(unittest.TestCase):
+    """`1e-3` is a number in composition files and in `key=value` overrides (issue 17, item 4)."""
+
+    def test_grid_override_from_the_guide(self):
+        experiment = load_experiment(os.path.join(EXAMPLES, "digits.yaml"), overrides=["optimizer.learning_rate=[1e-3,1e-2]"])
+        self.assertEqual({r.config["optimizer"]["learning_rate"] for r in experiment.runs}, {1e-3, 1e-2})
+
+    def test_in_a_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "exp.yaml")
+            text = yaml.safe_dump(tiny_config(tiny_arrays(tmp))).replace("learning_rate: 0.01", "learning_rate: 1e-2")
+            self.assertIn("learning_rate: 1e-2", text)
+            with open(path, "w") as f:
+                f.write(text)
+            self.assertEqual(load_experiment(path).runs[0].config["optimizer"]["learning_rate"], 1e-2)
+
+    def test_yaml_errors_name_the_place_not_a_value(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "broken.yaml")
+            with open(path, "w") as f:
+                f.write("name: x\ntraining: {epochs: 2\n")
+            with self.assertRaises(ExperimentError) as ctx:
+                load_experiment(path)
+            text = str(ctx.exception)
+            self.assertIn("broken.yaml: not valid YAML (line", text)
+            self.assertNotIn("= None", text)
