@@ -39,8 +39,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-import yaml
-
+from dlzoo import yaml_io
 from dlzoo.registry import unknown_name_error
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
@@ -153,7 +152,7 @@ def load_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
         if path.suffix == ".json":
             data = json.loads(text)
         else:
-            data = yaml.safe_load(text)
+            data = yaml_io.safe_load(text)
     except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"Cannot parse zoo config {str(path)!r}: {first}") from None
@@ -308,7 +307,7 @@ def parse_value(text: str) -> Any:
         pass
     if stripped[:1] in ("[", "{"):
         try:
-            return yaml.safe_load(stripped)
+            return yaml_io.safe_load(stripped)
         except Exception:
             raise ValueError(f"Cannot parse the value {text!r} (a YAML list or mapping was expected).") from None
     if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in "'\"":

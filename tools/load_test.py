@@ -7,8 +7,14 @@ Valid requests are built from the server's `/metadata` signature (random
 inputs, batch 2, dynamic lengths 4). A tenth (`--malformed`) are bad on
 purpose, cycling through: not JSON, missing input, unknown input, wrong
 shape, wrong dtype, batch over the limit, body over the limit (when the
-limit is at most 1 MiB). Reports throughput, latency percentiles and the
-status-code histogram; exits 1 if any request got a 5xx, a connection
+limit is at most 1 MiB), and the costly ones the limits must stop before
+the model runs: a sequence one over the model's `max_sequence_length`, an
+oversized one (20,000 tokens: about 180 KB of JSON for a token model), an
+id outside the model's range (`token_ids` = `vocabulary_size`), and batch x
+length over `max_tokens`. Reports throughput, latency percentiles, the
+status-code histogram and, for a server it started (or `--server-pid`), the
+server's resident memory before and after and its peak (VmHWM, every
+process of the server); exits 1 if any request got a 5xx, a connection
 error, or a status other than the expected one (200 for valid, 4xx for
 malformed). Only loopback addresses are accepted as targets, and the run is
 bounded in requests and time.
@@ -17,6 +23,7 @@ bounded in requests and time.
 import argparse
 import asyncio
 import collections
+import glob
 import ipaddress
 import json
 import os
@@ -29,7 +36,9 @@ import urllib.parse
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MALFORMED_KINDS = ("not_json", "missing_input", "unknown_input", "wrong_shape", "wrong_dtype", "batch_too_large", "body_too_large")
+MALFORMED_KINDS = ("not_json", "missing_input", "unknown_input", "wrong_shape", "wrong_dtype", "batch_too_large", "body_too_large",
+                   "sequence_too_long", "oversized_sequence", "id_out_of_range", "too_many_tokens")
+OVERSIZED_LENGTH = 20_000
 
 
 def check_loopback(url: str) -> None:
@@ -62,6 +71,19 @@ def _values(spec, shape, rng):
     return np.round(rng.standard_normal(shape), 4).tolist()
 
 
+def _sequence_dim(inputs):
+    """The name of the dynamic axis 1 shared by the inputs (the sequence), or None."""
+    names = {s.get("dynamic_axes", {}).get("1") for s in inputs if len(s["shape"]) > 1 and s["shape"][1] is None}
+    names.discard(None)
+    return next(iter(names)) if len(names) == 1 else None
+
+
+def _body(inputs, sizes, rng, override=None):
+    values = {s["name"]: _values(s, _dims(s, sizes), rng) for s in inputs}
+    values.update(override or {})
+    return json.dumps({"inputs": values}).encode()
+
+
 def make_payloads(metadata, rng, batch=2):
     """One valid body and the malformed bodies, as bytes."""
     inputs = metadata["signature"]["inputs"]
@@ -85,7 +107,62 @@ def make_payloads(metadata, rng, batch=2):
     ).encode()
     if limits["max_body_bytes"] <= 1 << 20:
         bodies["body_too_large"] = b" " * (limits["max_body_bytes"] + 1)
+    seq = _sequence_dim(inputs)
+    max_len = limits.get("max_sequence_length")
+    if seq is not None and max_len:
+        bodies["sequence_too_long"] = _body(inputs, {"batch": 1, seq: max_len + 1}, rng)
+    if seq is not None:
+        bodies["oversized_sequence"] = _body(inputs, {"batch": 1, seq: OVERSIZED_LENGTH}, rng)
+    for name, (low, high) in (limits.get("id_ranges") or {}).items():
+        spec = next(s for s in inputs if s["name"] == name)
+        ids = np.full(_dims(spec, sizes), low)
+        ids.flat[-1] = high
+        bodies["id_out_of_range"] = _body(inputs, sizes, rng, {name: ids.tolist()})
+        break
+    max_tokens, max_batch = limits.get("max_tokens"), limits["max_batch_size"]
+    if seq is not None and max_tokens:
+        length = max_tokens // max_batch + 1
+        if not max_len or length <= max_len:
+            bodies["too_many_tokens"] = _body(inputs, {"batch": max_batch, seq: length}, rng)
     return bodies
+
+
+def _process_tree(pid):
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        for task in glob.glob(f"/proc/{current}/task/*/children"):
+            try:
+                todo += [int(c) for c in open(task).read().split()]
+            except OSError:
+                pass
+    return pids
+
+
+def _status_kib(pid, field):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def server_memory(pid):
+    """Resident and peak resident memory (MiB) of a server process and its children, from /proc (Linux)."""
+    pids = _process_tree(pid)
+    rss = [_status_kib(p, "VmRSS") for p in pids]
+    peak = [_status_kib(p, "VmHWM") for p in pids]
+    if not any(v is not None for v in rss):
+        return None
+    return {
+        "processes": len(pids),
+        "rss_mib": round(sum(v for v in rss if v) / 1024, 1),
+        "peak_rss_mib": round(sum(v for v in peak if v) / 1024, 1),
+        "largest_process_peak_rss_mib": round(max(v for v in peak if v) / 1024, 1),
+    }
 
 
 async def run_load(url, bodies, total, concurrency, malformed, max_seconds):
@@ -150,13 +227,14 @@ def report(results, wall, concurrency):
     }
 
 
-def start_server(path, port, workers, max_body_bytes, backend=None):
+def start_server(path, port, workers, max_body_bytes, backend=None, extra=()):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     cmd = [sys.executable, "-m", "dlzoo", "serve", path, "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers), "--max-body-bytes", str(max_body_bytes), "--log-level", "warning"]  # fmt: skip
     if backend:
         cmd += ["--backend", backend]
+    cmd += list(extra)
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -187,6 +265,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="server workers with --serve")
     parser.add_argument("--backend", default=None, help="--backend passed to dlzoo serve with --serve")
     parser.add_argument("--max-body-bytes", type=int, default=256 * 1024, help="server body limit with --serve")
+    parser.add_argument("--max-tokens", type=int, default=None, help="--max-tokens passed to dlzoo serve with --serve")
+    parser.add_argument("--server-pid", type=int, default=None, help="with --url: the server's pid, to report its memory")
     parser.add_argument("--max-seconds", type=float, default=600, help="stop sending after this long")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the report as JSON only")
@@ -201,15 +281,21 @@ def main(argv=None) -> int:
     try:
         if args.serve:
             url = f"http://127.0.0.1:{free_port()}"
-            proc = start_server(args.serve, int(url.rsplit(":", 1)[1]), args.workers, args.max_body_bytes, args.backend)
+            extra = ["--max-tokens", str(args.max_tokens)] if args.max_tokens else []
+            proc = start_server(args.serve, int(url.rsplit(":", 1)[1]), args.workers, args.max_body_bytes, args.backend, extra)
             wait_healthy(url, proc)
         check_loopback(url)
         url = url.rstrip("/")
         metadata = httpx.get(url + "/metadata", timeout=30).json()
         bodies = make_payloads(metadata, np.random.default_rng(args.seed))
+        server_pid = proc.pid if proc is not None else args.server_pid
+        before = server_memory(server_pid) if server_pid else None
         results, wall = asyncio.run(run_load(url, bodies, args.requests, args.concurrency, args.malformed, args.max_seconds))
         result = report(results, wall, args.concurrency)
-        result["target"] = {"url": url, "model": metadata["model"]["name"], "runtime": metadata["runtime"], "workers": args.workers if args.serve else None}
+        result["target"] = {"url": url, "model": metadata["model"]["name"], "runtime": metadata["runtime"], "workers": args.workers if args.serve else None,
+                            "limits": metadata["limits"]}
+        if server_pid:
+            result["server_memory"] = {"before": before, "after": server_memory(server_pid)}
     finally:
         if proc is not None:
             proc.terminate()
@@ -228,6 +314,11 @@ def main(argv=None) -> int:
         for kind, hist in result["by_kind"].items():
             print(f"    {kind:<16} {hist}")
         print(f"  5xx: {result['server_errors_5xx']}, connection errors: {result['connection_errors']}, unexpected statuses: {result['unexpected']}")
+        memory = result.get("server_memory") or {}
+        if memory.get("before") and memory.get("after"):
+            b, a = memory["before"], memory["after"]
+            print(f"  server RSS  {b['rss_mib']} MiB before, {a['rss_mib']} MiB after, peak {a['peak_rss_mib']} MiB "
+                  f"({a['processes']} process(es))")
     return 0 if result["server_errors_5xx"] == 0 and result["connection_errors"] == 0 and result["unexpected"] == 0 else 1
 
 

@@ -12,7 +12,12 @@ def add_arguments(parser):
     parser.add_argument("--emit", choices=("bash", "slurm"), default="bash", help="script flavour (default: bash)")
     parser.add_argument("--out", metavar="DIR", default="scripts", help="where to write the scripts (default: scripts/)")
     parser.add_argument("--runs-dir", metavar="DIR", default=None, help="root of the run directories (default: runs/<name>)")
-    parser.add_argument("--plugins", metavar="MODULE", action="append", default=[], help="plugin modules (repeatable)")
+    parser.add_argument("--plugins", metavar="MODULE_OR_PATH", action="append", default=[],
+                        help="plugin modules or .py files, passed on to the scripts (repeatable)")
+    parser.add_argument("--trust-plugins", action="store_true",
+                        help="the scripts import every plugin the composition file names")
+    parser.add_argument("--allow-outside-workdir", action="store_true",
+                        help="accept a file output_dir outside the working directory")
     parser.add_argument("--account", default=None, help="SLURM --account")
     parser.add_argument("--time", default=None, help="SLURM --time, e.g. 02:00:00")
     parser.add_argument("--partition", default=None, help="SLURM --partition")
@@ -35,6 +40,7 @@ def run(args):
             args.file, emit=args.emit, out=args.out, overrides=args.overrides, plugins=args.plugins,
             output_dir=args.runs_dir, account=args.account, time=args.time, partition=args.partition,
             gpus=args.gpus, cpus=args.cpus, memory=args.mem, python=args.python, extra_sbatch=args.sbatch,
+            trust_plugins=args.trust_plugins, allow_outside_workdir=args.allow_outside_workdir,
         )
     except ExperimentError as exc:
         print(f"dlzoo battery: {exc}", file=sys.stderr)

@@ -77,6 +77,9 @@ def run(args):
         parent = os.path.dirname(os.path.abspath(args.path)) if os.path.exists(args.path) else os.getcwd()
         out = os.path.join(parent, f"{stem}-export")
 
+    if os.path.isdir(out) and os.listdir(out) and not args.overwrite:  # the API would advise overwrite=True
+        raise UsageError(f"The export directory {out!r} exists and is not empty; pass --overwrite to replace it.")
+
     from dlzoo.export import DEFAULT_TOLERANCE, ExportError, export
 
     try:

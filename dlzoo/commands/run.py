@@ -5,7 +5,10 @@ listed: file, key, value, what is allowed). Each run executes in its own
 process with `KERAS_BACKEND` set to the run's backend and writes its own
 directory under `--out` (default: the file's `output_dir`, else
 `runs/<name>`). Re-running the same command skips finished runs and resumes
-an interrupted one from its last finished epoch. See `guides/experiments.md`.
+an interrupted or failed one from its last finished epoch, and skips (naming
+it) a run that another live process is working on. Plugins the file names
+are imported only with `--plugins NAME` or `--trust-plugins`, and never for
+`--list`. See `guides/experiments.md`.
 """
 
 import sys
@@ -18,20 +21,27 @@ def add_arguments(parser):
     parser.add_argument("--out", metavar="DIR", default=None, help="root directory of the runs (default: runs/<name>)")
     parser.add_argument("--only", metavar="RUN_ID", action="append", default=None,
                         help="run only this run (id, hash prefix or index; repeatable)")
-    parser.add_argument("--plugins", metavar="MODULE", action="append", default=[],
-                        help="import a module that registers components (repeatable)")
+    parser.add_argument("--plugins", metavar="MODULE_OR_PATH", action="append", default=[],
+                        help="import a plugin that registers components: an installed module or a .py file "
+                             "(repeatable); naming a plugin of the file trusts it")
+    parser.add_argument("--trust-plugins", action="store_true",
+                        help="import every plugin the composition file names (it runs their code)")
+    parser.add_argument("--allow-outside-workdir", action="store_true",
+                        help="accept a file output_dir outside the working directory")
     parser.add_argument("--quiet", action="store_true", help="no progress output (verbose by default)")
     parser.add_argument("--rerun", action="store_true", help="run finished runs again, in new directories")
     parser.add_argument("--isolate", choices=("auto", "always", "never"), default="auto",
                         help="a subprocess per run (always), none (never), or when needed (auto, the default)")
     parser.add_argument("--list", dest="list_runs", action="store_true",
-                        help="check the file and list its runs without running anything")
+                        help="check the file and list its runs without running anything (imports no plugin)")
     parser.add_argument("--components", action="store_true",
                         help="list the component names usable in composition files and exit")
 
 
 def run(args):
     from dlzoo.experiments import ExperimentError
+    from dlzoo.experiments.locking import RunLocked
+    from dlzoo.experiments.runner import RunFailed
 
     if args.components:
         from dlzoo.experiments.components import list_components
@@ -53,10 +63,18 @@ def run(args):
             quiet=args.quiet,
             isolate=args.isolate,
             rerun=args.rerun,
+            trust_plugins=args.trust_plugins,
+            allow_outside_workdir=args.allow_outside_workdir,
         )
     except ExperimentError as exc:
         print(f"dlzoo run: {exc}", file=sys.stderr)
         return 2
+    except RunFailed as exc:
+        print(f"dlzoo run: error: {exc}", file=sys.stderr)
+        return 2 if exc.input_error else 1
+    except RunLocked as exc:
+        print(f"dlzoo run: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -66,9 +84,14 @@ def _list(args):
     from dlzoo.experiments import load_experiment
     from dlzoo.experiments.runner import run_status
 
-    experiment = load_experiment(args.file, overrides=args.overrides, plugins=args.plugins, output_dir=args.out)
+    experiment = load_experiment(args.file, overrides=args.overrides, plugins=args.plugins, output_dir=args.out,
+                                 import_plugins=False, check_data=False,
+                                 allow_outside_workdir=args.allow_outside_workdir)
     runs = experiment.select(args.only)
     print(f"experiment {experiment.name}: {len(runs)} run(s) -> {experiment.output_dir}")
+    if experiment.unchecked:
+        print(f"plugins not imported for --list: {', '.join(experiment.unchecked)} "
+              "(names only they register were not checked)")
     if experiment.dimensions:
         print(f"dimensions: {', '.join(experiment.dimensions)}")
     for spec in runs:

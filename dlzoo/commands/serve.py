@@ -24,13 +24,19 @@ def add_arguments(parser):
         help="export: onnxruntime or saved_model (default ONNX); .keras: the Keras backend",
     )  # fmt: skip
     parser.add_argument("--graph", default=None, help="inference graph of a zoo model (.keras only), e.g. denoiser")
-    parser.add_argument("--max-batch-size", type=int, default=64, help="most rows per request (default 64)")
-    parser.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="largest request body (default 8 MiB)")
+    parser.add_argument("--max-batch-size", "--max-batch", dest="max_batch_size", type=int, default=64,
+                        help="most rows per request (default 64; 422 above)")
+    parser.add_argument("--max-tokens", type=int, default=4096,
+                        help="most elements of one input along its dynamic axes, e.g. batch x sequence of token_ids "
+                             "(default 4096; 422 above); the model's max_sequence_length and vocabulary bound them too")
+    parser.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024,
+                        help="largest request body, refused from its Content-Length before reading (default 8 MiB; 413 above)")
     parser.add_argument(
         "--text-pipeline", default=None, metavar="MODULE:FACTORY",
         help="enable POST /generate with FACTORY(PATH) -> object with generate(texts)",
     )  # fmt: skip
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                        help="uvicorn's log level: one line per request at info (default info)")
 
 
 def _target_kind(path):
@@ -60,8 +66,10 @@ def run(args):
         raise UsageError(f"--port must be in 0..65535. Received: --port {args.port}.")
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1. Received: --workers {args.workers}.")
-    if args.max_batch_size < 1 or args.max_body_bytes < 1:
-        raise UsageError("--max-batch-size and --max-body-bytes must be >= 1.")
+    for flag, value in (("--max-batch-size", args.max_batch_size), ("--max-tokens", args.max_tokens),
+                        ("--max-body-bytes", args.max_body_bytes)):
+        if value < 1:
+            raise UsageError(f"{flag} must be >= 1. Received: {flag} {value}.")
 
     config = {
         "target": path,
@@ -69,6 +77,7 @@ def run(args):
         "graph": args.graph,
         "max_batch_size": args.max_batch_size,
         "max_body_bytes": args.max_body_bytes,
+        "max_tokens": args.max_tokens,
         "text_pipeline": args.text_pipeline,
     }
     env = dict(os.environ, DLZOO_SERVE_CONFIG=json.dumps(config))

@@ -30,13 +30,15 @@ def _chmod_x(path: str) -> None:
 
 
 def run_command(file: str, run_id: str, output_dir: str, overrides: Sequence[str] = (),
-                plugins: Sequence[str] = (), python: Optional[str] = None) -> List[str]:
+                plugins: Sequence[str] = (), python: Optional[str] = None, trust_plugins: bool = False) -> List[str]:
     """The command line that runs one run (what each script executes)."""
     command = [python or sys.executable, "-m", "dlzoo", "run", file]
     command += list(overrides)
     command += ["--only", run_id, "--out", output_dir]
     for module in plugins:
         command += ["--plugins", module]
+    if trust_plugins:
+        command.append("--trust-plugins")
     return command
 
 
@@ -55,6 +57,8 @@ def write_battery(
     memory: Optional[str] = None,
     python: Optional[str] = None,
     extra_sbatch: Sequence[str] = (),
+    trust_plugins: bool = False,
+    allow_outside_workdir: bool = False,
 ) -> Dict[str, Any]:
     """Write the scripts; returns `{"scripts": [...], "submit": path, "runs": [...]}`.
 
@@ -63,17 +67,23 @@ def write_battery(
         emit: `"bash"` or `"slurm"`.
         out: directory for the scripts.
         overrides: `key=value` overrides (passed on to every script).
-        plugins: plugin modules (passed on).
+        plugins: plugin modules (passed on; not imported here: writing
+            scripts runs nothing).
         output_dir: runs directory (default: the experiment's, made absolute).
         account, time, partition: SLURM `--account`, `--time` (e.g.
             `"02:00:00"`), `--partition`.
         gpus, cpus, memory: SLURM `--gpus`, `--cpus-per-task`, `--mem`.
         python: the Python executable in the scripts. Defaults to this one.
         extra_sbatch: more `#SBATCH` options, e.g. `["--qos=short"]`.
+        trust_plugins: the scripts pass `--trust-plugins` (import every
+            plugin the file names).
+        allow_outside_workdir: accept a file `output_dir` outside the working
+            directory (the scripts then get it as `--out`).
     """
     if emit not in EMITS:
         raise ValueError(f"`emit` must be one of {', '.join(EMITS)}. Received: emit={emit!r}.")
-    experiment = load_experiment(file, overrides=overrides, plugins=plugins, output_dir=output_dir)
+    experiment = load_experiment(file, overrides=overrides, plugins=plugins, output_dir=output_dir,
+                                 import_plugins=False, check_data=False, allow_outside_workdir=allow_outside_workdir)
     file_abs = os.path.abspath(file)
     runs_dir = os.path.abspath(experiment.output_dir)
     workdir = os.getcwd()
@@ -81,7 +91,7 @@ def write_battery(
     logs = os.path.join(os.path.abspath(out), "logs")
     scripts = []
     for spec in experiment.runs:
-        command = run_command(file_abs, spec.run_id, runs_dir, overrides, plugins, python)
+        command = run_command(file_abs, spec.run_id, runs_dir, overrides, plugins, python, trust_plugins)
         name = f"{spec.index:03d}-{spec.run_id}"
         path = os.path.join(out, f"{name}.sh")
         lines = ["#!/usr/bin/env bash"]

@@ -5,6 +5,10 @@ A dataset component is a function (or class) registered with
 returns a `Data`. Built-in: `digits` (scikit-learn's 8x8 handwritten digits),
 `arrays` (NumPy `.npy`/`.npz` files) and `concepts` (documents as sequences of
 sentence embeddings for the Large Concept Model, through `dlzoo.concepts`).
+
+A dataset that reads files declares them: its attribute `data_files(**options)`
+returns `[(option, path), ...]`, and `dlzoo run` checks that each exists while
+it checks the composition file, before any run starts.
 """
 
 import dataclasses
@@ -286,6 +290,24 @@ def arrays(
     return data
 
 
+def _arrays_files(path=None, x="x", y="y", sample_weight=None, splits=None, labels=None):
+    """`(option, path)` of every file `arrays(...)` reads."""
+    if splits is not None:
+        return [(f"splits.{k}", v) for k, v in splits.items() if isinstance(v, str)] if isinstance(splits, Mapping) else []
+    if path is not None:
+        return [("path", path)] if isinstance(path, str) else []
+    files = []
+    for option, spec in (("x", x), ("y", y), ("sample_weight", sample_weight), ("labels", labels)):
+        if isinstance(spec, str):
+            files.append((option, spec))
+        elif isinstance(spec, Mapping):
+            files += [(f"{option}.{k}", v) for k, v in spec.items() if isinstance(v, str)]
+    return files
+
+
+arrays.data_files = _arrays_files
+
+
 # ---------------------------------------------------------------- concepts
 @register_component("dataset", "concepts")
 def concepts(
@@ -381,3 +403,13 @@ def concepts(
         y_from_x="embeddings",
         sample_weight_from_x="padding_mask",
     )
+
+
+def _concepts_files(corpus="stdlib_docstrings", paths=None, **options):
+    """`(option, path)` of the files `concepts(corpus="files", paths=[...])` reads."""
+    if corpus != "files" or not isinstance(paths, (list, tuple)):
+        return []
+    return [(f"paths[{i}]", p) for i, p in enumerate(paths) if isinstance(p, str)]
+
+
+concepts.data_files = _concepts_files

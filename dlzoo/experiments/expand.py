@@ -207,7 +207,8 @@ def _display(value: Any) -> str:
     return str(value)
 
 
-def _sanitize(text: str) -> str:
+def sanitize(text: str) -> str:
+    """Characters outside `[A-Za-z0-9._=+-]` become `-` (no path separator survives)."""
     text = re.sub(r"[^A-Za-z0-9._=+-]+", "-", text)
     return re.sub(r"-{2,}", "-", text).strip("-")
 
@@ -218,7 +219,7 @@ def run_name(choices: Sequence[Choice], digest: str, max_length: int = 96) -> st
     for path, value in choices:
         seen[_label(path)] = _display(value)
     slug = "_".join(f"{k}={v}" for k, v in seen.items())
-    slug = _sanitize(slug)[:max_length].rstrip("_-=")
+    slug = sanitize(slug)[:max_length].rstrip("_-=")
     return f"{slug}-{digest[:8]}" if slug else f"run-{digest[:8]}"
 
 

@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from dlzoo.experiments import callbacks as CB
+from dlzoo.experiments import locking
 from dlzoo.experiments.expand import IDENTITY_EXCLUDED
 
 LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "perplexity", "hinge", "divergence", "crossentropy")
@@ -55,16 +56,17 @@ def is_run_dir(path: str) -> bool:
 
 
 def _load_yaml(path: str) -> Dict[str, Any]:
-    import yaml
+    from dlzoo import yaml_io
 
     with open(path, "r", encoding="utf-8") as f:
-        return yaml.safe_load(f) or {}
+        return yaml_io.safe_load(f) or {}
 
 
 def load_run(path: str) -> RunRecord:
-    """One run directory (raises `FileNotFoundError` if `path` is not one)."""
+    """One run directory (raises `FileNotFoundError` if `path` is not one); a dead `running` run becomes `interrupted`."""
     if not is_run_dir(path):
         raise FileNotFoundError(f"Not a run directory (no run.json / config.yaml): {path!r}.")
+    locking.refresh_status(path)
     histories = []
     folds = sorted(
         (d for d in os.listdir(path) if d.startswith("fold_") and os.path.isdir(os.path.join(path, d))),

@@ -7,9 +7,11 @@
   parameter count, FLOPs per example, training time, backend, status), the
   best run per metric, the learning curves, the model analysis (parameters
   per block, estimated memory, FLOPs) and the environments;
-* `curves_<metric>.png`: one line per run (training solid, validation
-  dashed; with cross-validation the mean over folds and a min-max band);
-* `summary_<metric>.png`: the final metric of every run with its CV spread.
+* `curves_<metric>.png`: one color per run, training solid with circles and
+  validation dashed with squares (the legend names runs and splits once
+  each); with cross-validation the mean over folds and a min-max band;
+* `summary_<metric>.png`: the final metric of every run with its CV spread,
+  bars from zero.
 
 Plots use matplotlib's Agg backend (no display needed).
 """
@@ -55,45 +57,65 @@ def history_keys(records: List[R.RunRecord]) -> List[str]:
     return keys
 
 
+def curves_figure(records: List[R.RunRecord], base: str, labels: Dict[str, str]):
+    """The figure of one metric per epoch (a line per run and split), or None when no run logged it.
+
+    Color = run, line style and marker = split (training solid with circles, validation dashed with squares);
+    the legend names each run once and each split once. Epoch ticks are whole numbers.
+    """
+    plt = _matplotlib()
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = (("training", base, "-", "o"), ("validation", f"val_{base}", "--", "s"))
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    runs, splits = [], []
+    for i, r in enumerate(records):
+        color = colors[i % len(colors)]
+        for split, key, style, marker in styles:
+            curve = r.curve(key)
+            if curve is None:
+                continue
+            epochs, mean, low, high = curve
+            ax.plot(epochs, mean, linestyle=style, marker=marker, color=color, linewidth=1.6, markersize=3.5)
+            if len(r.histories) > 1:
+                ax.fill_between(epochs, low, high, color=color, alpha=0.12)
+            if r.run_id not in [run for run, _ in runs]:
+                runs.append((r.run_id, color))
+            if split not in [name for name, _, _ in splits]:
+                splits.append((split, style, marker))
+    if not runs:
+        plt.close(fig)
+        return None
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(base)
+    if base.endswith("loss") and all((c := r.curve(base)) is None or (c[1] > 0).all() for r in records):
+        ax.set_yscale("log")
+    folds = ", mean and range over folds" if any(len(r.histories) > 1 for r in records) else ""
+    ax.set_title(f"{base} per epoch{folds}")
+    ax.grid(True, alpha=0.3)
+    handles = [Line2D([], [], color=color, linewidth=2.5, label=labels[run]) for run, color in runs]
+    handles += [Line2D([], [], color="0.3", linestyle=style, marker=marker, label=split) for split, style, marker in splits]
+    ax.legend(handles=handles, fontsize=7, loc="best", ncol=1 if len(handles) <= 8 else 2, handlelength=3)
+    fig.tight_layout()
+    return fig
+
+
 def plot_curves(records: List[R.RunRecord], out_dir: str, labels: Dict[str, str]) -> List[Tuple[str, str]]:
     """One PNG per metric (training and validation together); returns `(metric, file name)` pairs."""
     plt = _matplotlib()
-    keys = history_keys(records)
     bases = []
-    for k in keys:
+    for k in history_keys(records):
         base = k[4:] if k.startswith("val_") else k
         if base not in bases:
             bases.append(base)
     written = []
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for base in bases:
-        fig, ax = plt.subplots(figsize=(8, 4.8))
-        drawn = False
-        for i, r in enumerate(records):
-            color = colors[i % len(colors)]
-            for key, style, suffix in ((base, "-", "train"), (f"val_{base}", "--", "val")):
-                curve = r.curve(key)
-                if curve is None:
-                    continue
-                epochs, mean, low, high = curve
-                label = f"{labels[r.run_id]} ({suffix})" if base != "learning_rate" else labels[r.run_id]
-                ax.plot(epochs, mean, style, color=color, label=label, linewidth=1.6, marker="o", markersize=2.5)
-                if len(r.histories) > 1:
-                    ax.fill_between(epochs, low, high, color=color, alpha=0.12)
-                drawn = True
-        if not drawn:
-            plt.close(fig)
+        fig = curves_figure(records, base, labels)
+        if fig is None:
             continue
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(base)
-        if base.endswith("loss") and all(
-            (c := r.curve(base)) is None or (c[1] > 0).all() for r in records
-        ):
-            ax.set_yscale("log")
-        ax.set_title(f"{base}: training (solid) and validation (dashed)" + (", mean and range over folds" if any(len(r.histories) > 1 for r in records) else ""))
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="best", ncol=1 if len(records) <= 6 else 2)
-        fig.tight_layout()
         name = f"curves_{_safe(base)}.png"
         fig.savefig(os.path.join(out_dir, name), dpi=110)
         plt.close(fig)
@@ -101,7 +123,8 @@ def plot_curves(records: List[R.RunRecord], out_dir: str, labels: Dict[str, str]
     return written
 
 
-def plot_summary(records: List[R.RunRecord], metric: str, out_dir: str, labels: Dict[str, str]) -> Optional[str]:
+def summary_figure(records: List[R.RunRecord], metric: str, labels: Dict[str, str]):
+    """A horizontal bar per run (its CV spread as error bars), or None; the axis starts at zero."""
     plt = _matplotlib()
     rows = [(labels[r.run_id], r.metrics[metric]) for r in records if metric in r.metrics]
     if not rows:
@@ -114,14 +137,22 @@ def plot_summary(records: List[R.RunRecord], metric: str, out_dir: str, labels: 
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(names, fontsize=8)
     ax.invert_yaxis()
-    low, high = min(m - s for m, s in zip(means, stds)), max(m + s for m, s in zip(means, stds))
-    pad = (high - low) * 0.15 or abs(high) * 0.05 or 0.05
-    ax.set_xlim(max(0.0, low - pad) if low >= 0 else low - pad, high + pad)
+    low, high = min(min(m - s for m, s in zip(means, stds)), 0.0), max(max(m + s for m, s in zip(means, stds)), 0.0)
+    pad = (high - low) * 0.15 or 0.05
+    ax.set_xlim(low - pad if low < 0 else 0.0, high + pad if high > 0 else 0.0)  # bars are lengths: from zero
     for i, (m, s) in enumerate(zip(means, stds)):
         ax.text(m + s, i, f" {m:.4f}", va="center", fontsize=7)
     ax.set_xlabel(metric + (" (mean ± std over folds)" if any(s for s in stds) else ""))
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+def plot_summary(records: List[R.RunRecord], metric: str, out_dir: str, labels: Dict[str, str]) -> Optional[str]:
+    plt = _matplotlib()
+    fig = summary_figure(records, metric, labels)
+    if fig is None:
+        return None
     name = f"summary_{_safe(metric)}.png"
     fig.savefig(os.path.join(out_dir, name), dpi=110)
     plt.close(fig)
@@ -197,12 +228,13 @@ def build_sections(records: List[R.RunRecord], out_dir: str, title: str) -> List
                         " Metrics are those of the best checkpoint (by the monitored metric).")))
 
     sections.append(("h2", "Runs"))
-    headers = ["run"] + diffs + metrics + ["params", "FLOPs/example", "train time", "backend", "status"]
+    columns = [k for k in diffs if k != "backend"]  # the backend has its own column
+    headers = ["run"] + columns + metrics + ["params", "FLOPs/example", "train time", "backend", "status"]
     rows = []
     for r in records:
         flat = R.flatten(r.config)
         summary = r.summary or {}
-        rows.append([r.run_id] + [R.short(flat.get(k), 32) for k in diffs]
+        rows.append([r.run_id] + [R.short(flat.get(k), 32) for k in columns]
                     + [R.format_value(r.metrics.get(m)) for m in metrics]
                     + [_human(summary.get("parameters") or (r.analysis or {}).get("parameters")),
                        _human(summary.get("flops_per_example") or (r.analysis or {}).get("flops_per_example")),

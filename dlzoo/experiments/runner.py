@@ -3,11 +3,17 @@
 `run_experiment` loads and checks the composition file, then for each run:
 
 * a finished run (its `summary.json` says `"finished"`) is skipped;
-* an interrupted run (its directory exists, no finished summary) is resumed:
-  finished folds are kept, the interrupted fold restarts from its last
-  finished epoch (`keras.callbacks.BackupAndRestore`);
+* a run another live process is working on (it holds the run's lock, see
+  `locking.py`) is skipped, naming that process, and reported at the end;
+* an interrupted or failed run (its directory exists, no finished summary)
+  is resumed: finished folds are kept, the interrupted fold restarts from
+  its last finished epoch (`keras.callbacks.BackupAndRestore`);
 * a new run gets `<output_dir>/<run_id>/` with `config.yaml` (the resolved
   run config, itself a composition file) and `run.json`.
+
+`run.json`'s `status` is honest: `created`, `running` (its process holds
+the lock), `finished`, `failed` (with the `error`), or `interrupted` (its
+process was stopped, or died: found on the next `dlzoo run` / `report`).
 
 Each run executes in a subprocess with `KERAS_BACKEND` set to the run's
 backend (`python -m dlzoo.experiments.worker RUN_DIR`), unless it can run in
@@ -17,7 +23,8 @@ one; `"never"`: always here, which needs matching backends).
 A run directory holds:
 
     config.yaml            resolved run config (re-runnable: dlzoo run config.yaml)
-    run.json               run id, hash, choices, status, times
+    run.json               run id, hash, choices, status (and why it failed or stopped), times, pid, host
+    run.lock               held by the process working on the run (its pid, host, start)
     environment.json       versions, git commit + dirty flag, hardware, seed
     data_fingerprint.json  sha256 of the split indices, the data files and the arrays
     splits.npz             the split (and fold) indices
@@ -38,6 +45,7 @@ import dataclasses
 import fnmatch
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -47,11 +55,26 @@ import numpy as np
 
 from dlzoo.experiments import callbacks as CB
 from dlzoo.experiments import components as C
-from dlzoo.experiments import splitting
+from dlzoo.experiments import locking, splitting
 from dlzoo.experiments.schema import Experiment, RunSpec, load_experiment
 
 FINISHED = "finished"
 CONFIG_FILE = "config.yaml"
+#: Exceptions that mean bad input (data, options), not a bug: one line and exit code 2 on the command line.
+INPUT_ERRORS = (ValueError, TypeError, FileNotFoundError, KeyError)
+
+
+class RunFailed(RuntimeError):
+    """A run's worker process failed; `input_error` says whether its input was at fault (exit code 2)."""
+
+    def __init__(self, message: str, input_error: bool = False):
+        super().__init__(message)
+        self.input_error = input_error
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def _log(message: str, quiet: bool = False) -> None:
@@ -72,13 +95,11 @@ def dump_yaml(data: Dict[str, Any], path: str, header: Optional[str] = None) -> 
 
 # ------------------------------------------------------------- directories
 def run_status(run_dir: str) -> Optional[str]:
+    """`finished`, `running`, `failed`, `interrupted`, `created`, or None (no run there); marks a dead run interrupted."""
     summary = CB.read_json(os.path.join(run_dir, "summary.json"))
     if summary is not None:
         return summary.get("status")
-    info = CB.read_json(os.path.join(run_dir, "run.json"))
-    if info is not None:
-        return info.get("status", "created")
-    return None
+    return locking.refresh_status(run_dir)
 
 
 def _same_run(run_dir: str, spec: RunSpec) -> bool:
@@ -155,32 +176,46 @@ def run_experiment(
     quiet: bool = False,
     isolate: str = "auto",
     rerun: bool = False,
+    trust_plugins: bool = False,
+    allow_outside_workdir: bool = False,
 ) -> List[Dict[str, Any]]:
     """Run (or resume) every selected run of a composition file; returns their summaries.
 
     Args:
         source: composition file path or mapping.
         overrides: `key=value` strings.
-        plugins: modules to import (they register components).
+        plugins: plugin modules to import (installed module names or `.py`
+            paths); naming a module of the file's `plugins:` trusts it.
         output_dir: root of the run directories (default: the file's
             `output_dir`, else `runs/<name>`).
         only: run ids, hash prefixes or indices to run (default: all).
         quiet: no progress output.
         isolate: `"auto"`, `"always"` (a subprocess per run) or `"never"`.
         rerun: run finished runs again, in new directories.
+        trust_plugins: import every plugin the file names.
+        allow_outside_workdir: accept a file `output_dir` outside the
+            working directory.
+
+    Raises:
+        ExperimentError: the file has problems (nothing ran).
+        RunFailed: a run's subprocess failed (its `run.json` says why).
+        locking.RunLocked: a run is being run by another live process
+            (raised after the other runs were done).
     """
-    experiment = load_experiment(source, overrides=overrides, plugins=plugins, output_dir=output_dir)
+    experiment = load_experiment(source, overrides=overrides, plugins=plugins, output_dir=output_dir,
+                                 trust_plugins=trust_plugins, allow_outside_workdir=allow_outside_workdir)
     selected = experiment.select(only)
     out = experiment.output_dir
+    run_plugins = [os.path.abspath(p) if p.endswith(".py") or os.sep in p else p for p in experiment.plugins]
     write_experiment_index(experiment, out)
     import keras
 
     here = keras.backend.backend()
-    summaries = []
+    summaries, busy = [], []
     total = len(selected)
     _log(f"experiment {experiment.name}: {total} run(s) -> {out}", quiet)
     for position, spec in enumerate(selected, 1):
-        run_dir = prepare_run_dir(out, spec, rerun=rerun, plugins=plugins)
+        run_dir = prepare_run_dir(out, spec, rerun=rerun, plugins=run_plugins)
         status = run_status(run_dir)
         label = f"[{position}/{total}] {os.path.basename(run_dir)}"
         if status == FINISHED:
@@ -188,8 +223,14 @@ def run_experiment(
             _log(f"{label}: finished before, skipped ({format_metrics(summary)})", quiet)
             summaries.append(summary)
             continue
+        holder = locking.holder(run_dir)
+        if holder is not None:
+            print(f"{label}: skipped: being run by {locking.describe(holder)}", file=sys.stderr, flush=True)
+            busy.append((run_dir, holder))
+            continue
         if status not in (None, "created"):
-            _log(f"{label}: resuming ({status})", quiet)
+            reason = (CB.read_json(os.path.join(run_dir, "run.json")) or {}).get("error")
+            _log(f"{label}: resuming ({status}{': ' + reason if reason else ''})", quiet)
         else:
             _log(f"{label}: {spec.backend}", quiet)
         in_process = isolate == "never" or (isolate == "auto" and total == 1 and spec.backend == here)
@@ -199,12 +240,21 @@ def run_experiment(
                 "use isolate='always' (the default 'auto' starts a subprocess)."
             )
         start = time.perf_counter()
-        if in_process:
-            summary = execute_run(run_dir, quiet=quiet, plugins=plugins)
-        else:
-            summary = execute_in_subprocess(run_dir, spec.backend, quiet=quiet, plugins=plugins)
+        try:
+            if in_process:
+                summary = execute_run(run_dir, quiet=quiet, plugins=run_plugins)
+            else:
+                summary = execute_in_subprocess(run_dir, spec.backend, quiet=quiet, plugins=run_plugins)
+        except locking.RunLocked as exc:  # another runner took it between the check and the start
+            print(f"{label}: skipped: being run by {locking.describe(exc.holder)}", file=sys.stderr, flush=True)
+            busy.append((run_dir, exc.holder))
+            continue
         _log(f"{label}: done in {time.perf_counter() - start:.1f} s: {format_metrics(summary)}", quiet)
         summaries.append(summary)
+    if busy:
+        if len(busy) == 1:
+            raise locking.RunLocked(*busy[0])
+        raise locking.RunLocked(busy[0][0], busy[0][1], others=len(busy) - 1)
     return summaries
 
 
@@ -221,7 +271,15 @@ def format_metrics(summary: Optional[Dict[str, Any]], limit: int = 4) -> str:
 
 
 def execute_in_subprocess(run_dir: str, backend: str, quiet: bool = False, plugins: Sequence[str] = ()) -> Dict[str, Any]:
-    """Run one run in a fresh Python with `KERAS_BACKEND=backend`; its output is shown and kept in `output.log`."""
+    """Run one run in a fresh Python with `KERAS_BACKEND=backend`; its output is shown and kept in `output.log`.
+
+    Raises:
+        RunFailed: the worker failed; the message is its one-line reason
+            (`input_error` when the worker says its input was at fault).
+        locking.RunLocked: another process holds the run's lock.
+    """
+    from dlzoo.experiments import worker
+
     env = dict(os.environ)
     env["KERAS_BACKEND"] = backend
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -234,34 +292,44 @@ def execute_in_subprocess(run_dir: str, backend: str, quiet: bool = False, plugi
     for module in plugins:
         command += ["--plugins", module]
     log_path = os.path.join(run_dir, "output.log")
+    reported = []
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
-            for chunk in iter(lambda: process.stdout.read1(4096), b""):
-                log.write(chunk)
+            for line in iter(process.stdout.readline, b""):
+                log.write(line)
                 log.flush()
-                if not quiet:
-                    sys.stdout.buffer.write(chunk)
+                if line.startswith(worker.ERROR_MARK.encode()):  # shown once, by the caller
+                    reported.append(line[len(worker.ERROR_MARK):].decode(errors="replace").strip())
+                elif not quiet:
+                    sys.stdout.buffer.write(line)
                     sys.stdout.flush()
             code = process.wait()
-        except KeyboardInterrupt:
+        except BaseException:
             process.terminate()
             process.wait()
             raise
+    name = os.path.basename(run_dir)
+    if code == worker.EXIT_LOCKED:
+        raise locking.RunLocked(run_dir, locking.holder(run_dir) or {})
     if code != 0:
-        raise RuntimeError(f"Run {os.path.basename(run_dir)} failed (exit code {code}); see {log_path}.")
+        status = locking.refresh_status(run_dir)  # a killed worker's run becomes "interrupted"
+        info = CB.read_json(os.path.join(run_dir, "run.json")) or {}
+        reason = reported[-1] if reported else info.get("error") or info.get("reason") or "no reason recorded"
+        raise RunFailed(f"Run {name} {status or 'failed'} (exit code {code}): {reason}; see {log_path}.",
+                        input_error=code == worker.EXIT_INPUT_ERROR)
     summary = CB.read_json(os.path.join(run_dir, "summary.json"))
     if summary is None:
-        raise RuntimeError(f"Run {os.path.basename(run_dir)} wrote no summary.json; see {log_path}.")
+        raise RunFailed(f"Run {name} wrote no summary.json; see {log_path}.")
     return summary
 
 
 # ----------------------------------------------------------- one run, here
 def load_run_config(run_dir: str) -> Dict[str, Any]:
-    import yaml
+    from dlzoo import yaml_io
 
     with open(os.path.join(run_dir, CONFIG_FILE), "r", encoding="utf-8") as f:
-        return yaml.safe_load(f)
+        return yaml_io.safe_load(f)
 
 
 @dataclasses.dataclass
@@ -367,7 +435,29 @@ def apply_transforms(config: Dict[str, Any], train, others: Dict[str, Any]):
 
 
 def execute_run(run_dir: str, quiet: bool = False, plugins: Sequence[str] = ()) -> Dict[str, Any]:
-    """Train, evaluate and record one run in this process (its backend must be the current one)."""
+    """Train, evaluate and record one run in this process (its backend must be the current one).
+
+    Holds the run's lock throughout (`locking.RunLock`: raises `RunLocked`
+    naming the holder if another process has it). A failure leaves
+    `run.json` with `"status": "failed"` and the `error`; Ctrl-C or a
+    SystemExit leaves `"interrupted"`.
+    """
+    with locking.RunLock(run_dir):
+        _update_run_json(run_dir, status=locking.RUNNING, started=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                         pid=os.getpid(), host=socket.gethostname(), error=None, reason=None)
+        try:
+            return _execute_locked(run_dir, quiet, plugins)
+        except Exception as exc:
+            _update_run_json(run_dir, status=locking.FAILED, error=first_line(exc),
+                             failed=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            raise
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit
+            _update_run_json(run_dir, status=locking.INTERRUPTED, reason=f"stopped by {type(exc).__name__}",
+                             interrupted=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            raise
+
+
+def _execute_locked(run_dir: str, quiet: bool, plugins: Sequence[str]) -> Dict[str, Any]:
     import keras
 
     from dlzoo import builder
@@ -376,7 +466,7 @@ def execute_run(run_dir: str, quiet: bool = False, plugins: Sequence[str] = ()) 
 
     config = load_run_config(run_dir)
     run_info = CB.read_json(os.path.join(run_dir, "run.json")) or {}
-    load_plugins(list(plugins) + list(run_info.get("plugins") or []) + list(config.get("plugins") or []))
+    load_plugins(list(dict.fromkeys(list(plugins) + list(run_info.get("plugins") or []))))
     C.ensure_builtins()
     backend = keras.backend.backend()
     if config["backend"] != backend:
@@ -386,7 +476,6 @@ def execute_run(run_dir: str, quiet: bool = False, plugins: Sequence[str] = ()) 
         )
     seed = int(config["seed"])
     started = time.perf_counter()
-    _update_run_json(run_dir, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), pid=os.getpid())
     CB.write_json(os.path.join(run_dir, "environment.json"), environment.capture(seed))
 
     keras.utils.set_random_seed(seed)

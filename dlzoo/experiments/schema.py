@@ -31,21 +31,33 @@ training: {epochs: 20, batch_size: 64}
 `load_experiment` reads the file, applies `key=value` overrides, checks
 everything, expands the dimensions and returns an `Experiment` whose
 `runs` are fully resolved single-run configs. Every problem found (unknown
-key or component, bad value, a model the builder rejects) is collected and
-raised together in one `ExperimentError` before anything runs.
+key or component, a value out of its range, a model the builder rejects, a
+missing data file, labels outside the head's classes, an output directory
+outside the working directory) is collected and raised together in one
+`ExperimentError` before anything runs.
+
+Trust: a composition file is data. The modules its `plugins:` names are
+imported only when the caller opts in (`plugins=` naming them, or
+`trust_plugins=True`; on the command line `--plugins NAME` or
+`--trust-plugins`), only from installed packages (never from the working
+directory), and never just to list the runs. Its `name` becomes one path
+component, and its `output_dir` must stay inside the working directory
+unless the caller allows otherwise.
 """
 
 import copy
 import dataclasses
-import importlib
 import importlib.util
 import os
 from pathlib import Path as FilePath
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
+
 from dlzoo import configs
 from dlzoo.experiments import components as C
 from dlzoo.experiments import expand as E
+from dlzoo.experiments import ranges
 from dlzoo.registry import close_matches
 
 BACKENDS = ("jax", "torch", "tensorflow")
@@ -102,6 +114,10 @@ SECTIONS = {
 LIST_TYPED = {("data", "transforms"), ("metrics",), ("callbacks",), ("model", "extensions"), ("plugins",)}
 
 
+#: `Problem.value` of a problem about the file as a whole (no key, no value to show).
+NO_VALUE = type("NoValue", (), {"__repr__": lambda self: "<no value>"})()
+
+
 @dataclasses.dataclass
 class Problem:
     """One thing wrong with a composition file."""
@@ -112,6 +128,8 @@ class Problem:
     message: str
 
     def __str__(self):
+        if self.value is NO_VALUE:
+            return f"{self.file}: {self.message}"
         shown = repr(self.value)
         if len(shown) > 80:
             shown = shown[:77] + "..."
@@ -145,7 +163,13 @@ class RunSpec:
 
 @dataclasses.dataclass
 class Experiment:
-    """A loaded, validated and expanded composition file."""
+    """A loaded, validated and expanded composition file.
+
+    `plugins` are the plugin modules (names or `.py` paths) the runs import:
+    those the caller passed plus those of the file it trusted. `unchecked`
+    names the file's plugins that were not imported, so the components and
+    models they may register were not checked (listing only).
+    """
 
     name: str
     file: str
@@ -153,6 +177,8 @@ class Experiment:
     runs: List[RunSpec]
     output_dir: str
     dimensions: List[str]
+    plugins: List[str] = dataclasses.field(default_factory=list)
+    unchecked: List[str] = dataclasses.field(default_factory=list)
 
     def select(self, only: Optional[Sequence[str]]) -> List[RunSpec]:
         """The runs named by `only`; all when `None`.
@@ -189,19 +215,25 @@ def read_file(path: str) -> Dict[str, Any]:
     """The raw mapping of a composition file (YAML or JSON)."""
     import yaml
 
+    from dlzoo import yaml_io
+
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No composition file at {path!r}.")
     with open(path, "r", encoding="utf-8") as f:
         text = f.read()
     try:
-        data = yaml.safe_load(text)
+        data = yaml_io.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ExperimentError([Problem(path, "<file>", None, f"not valid YAML: {str(exc).splitlines()[0]}")]) from None
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ExperimentError([Problem(path, "<file>", NO_VALUE, f"not valid YAML{line}: {reason}")]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ExperimentError([Problem(path, "<file>", type(data).__name__, "a composition file must be a mapping")])
+        raise ExperimentError([Problem(path, "<file>", NO_VALUE,
+                                       f"a composition file must be a mapping; it holds a {type(data).__name__}")])
     return data
 
 
@@ -214,12 +246,24 @@ def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, 
 
 
 def load_plugins(modules: Sequence[str]) -> None:
-    """Import plugin modules (they register components) and the `dlzoo.plugins` entry points."""
+    """Import plugin modules (names of installed modules, or `.py` paths) and the `dlzoo.plugins` entry points."""
     from dlzoo import plugins
 
     plugins.load_plugins()
     for module in modules or []:
-        importlib.import_module(module)
+        plugins.import_plugin(module)
+
+
+def safe_name(name: Any, fallback: str = "experiment") -> str:
+    """`name` as a single path component: `"../../x"` -> `"x"`; only letters, digits and `._=+-` remain."""
+    text = E.sanitize(str(name)).lstrip(".-") if name is not None else ""
+    return text or fallback
+
+
+def inside(path: str, directory: str) -> bool:
+    """Whether `path` (relative to the working directory) resolves inside `directory`."""
+    path, directory = os.path.realpath(path), os.path.realpath(directory)
+    return os.path.commonpath([path, directory]) == directory
 
 
 def current_backend() -> str:
@@ -335,8 +379,8 @@ def _structure_problems(raw: Dict[str, Any], file: str) -> List[Problem]:
             if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
                 problems.append(Problem(file, "search.samples", samples, "random search needs a positive integer."))
         seed = search.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            problems.append(Problem(file, "search.seed", seed, "must be an integer."))
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            problems.append(Problem(file, "search.seed", seed, "must be an integer >= 0."))
     else:
         problems.append(Problem(file, "search", search, "must be 'grid', 'random' or {type, samples, seed}."))
     return problems
@@ -430,13 +474,20 @@ def _spec_list(value) -> List[Any]:
 
 
 def _component_problems(kind: str, spec: Any, key: str, file: str, instantiate: bool = False,
-                        provided: Tuple[str, ...] = (), extra: Optional[dict] = None) -> List[Problem]:
+                        provided: Tuple[str, ...] = (), extra: Optional[dict] = None,
+                        unknown_ok: bool = False) -> List[Problem]:
     try:
         name, options, reserved = C.split_spec(kind, spec)
     except TypeError as exc:
         return [Problem(file, key, spec, str(exc))]
-    problems = [Problem(file, f"{key}.name" if isinstance(spec, dict) else key, name, msg)
-                for msg in C.option_problems(kind, name, options, provided=provided)]
+    if unknown_ok:  # plugins not imported (listing): a name they would register cannot be judged
+        try:
+            C.lookup(kind, name, has_options=bool(options))
+        except ValueError:
+            return []
+    problems = [Problem(file, f"{key}.{option}", value, msg) for option, value, msg in _range_problems(kind, options)]
+    problems += [Problem(file, f"{key}.name" if isinstance(spec, dict) else key, name, msg)
+                 for msg in C.option_problems(kind, name, options, provided=provided)]
     if problems or not instantiate:
         return problems
     try:
@@ -444,6 +495,76 @@ def _component_problems(kind: str, spec: Any, key: str, file: str, instantiate: 
     except Exception as exc:  # a bad option value
         problems.append(Problem(file, key, spec, f"the {kind} {name!r} rejects its options: {str(exc).splitlines()[0]}"))
     return problems
+
+
+def _range_problems(kind: str, options: Mapping[str, Any]) -> List[Tuple[str, Any, str]]:
+    """`(option, value, message)` for each numeric option outside its range (`ranges.py`)."""
+    found = []
+    for option, value in options.items():
+        allowed = ranges.option_range(kind, option)
+        if allowed is not None and value is not None:
+            message = allowed.problem(value)
+            if message:
+                found.append((option, value, message))
+    return found
+
+
+def data_file_problems(spec: Any, file: str) -> List[Problem]:
+    """A problem per data file the dataset names that does not exist (checked before any run starts)."""
+    try:
+        name, options, _ = C.split_spec("dataset", spec)
+        _, obj = C.lookup("dataset", name, has_options=bool(options))
+    except (TypeError, ValueError):
+        return []  # reported by the component check
+    list_files = getattr(obj, "data_files", None)
+    if list_files is None:
+        return []
+    try:
+        files = list_files(**options)
+    except TypeError:
+        return []  # unknown options: reported by the component check
+    return [Problem(file, f"data.dataset.{option}", path, "no such file.")
+            for option, path in files if not os.path.isfile(path)]
+
+
+_LABEL_CACHE: Dict[str, Any] = {}
+
+
+def _label_range(dataset: Any) -> Optional[Tuple[int, int, np.ndarray]]:
+    """`(min, max, labels)` of a dataset's integer targets (loaded once per spec), or None."""
+    key = E.canonical_json(dataset)
+    if key not in _LABEL_CACHE:
+        data = C.make("dataset", dataset)
+        y = getattr(data, "y", None)
+        labels = np.asarray(y) if isinstance(y, np.ndarray) and np.issubdtype(y.dtype, np.integer) and y.size else None
+        _LABEL_CACHE[key] = None if labels is None else (int(labels.min()), int(labels.max()), labels)
+    return _LABEL_CACHE[key]
+
+
+def label_problems(config: Dict[str, Any], resolved: Dict[str, Any], file: str) -> List[Problem]:
+    """A problem when the dataset's integer labels fall outside `[0, classes)` of the model's head."""
+    from dlzoo.serving.model_facts import num_classes
+
+    head = num_classes(resolved)
+    if head is None:
+        return []
+    try:
+        found = _label_range(config["data"]["dataset"])
+    except Exception as exc:  # the dataset cannot be read: say so now, not in the middle of a run
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return [Problem(file, "data.dataset", config["data"]["dataset"], f"cannot be loaded: {message}")]
+    if found is None:
+        return []
+    low, high, labels = found
+    classes, where = head
+    if low >= 0 and high < classes:
+        return []
+    outside = int(((labels < 0) | (labels >= classes)).sum())
+    key = "model." + where.split(" ")[0]
+    return [Problem(file, key, classes,
+                    f"the dataset's labels run from {low} to {high}: {outside} of {labels.size} "
+                    f"({outside / labels.size:.0%}) are outside [0, {classes}), the classes of the model's head "
+                    f"({where}). Use at least {high + 1} classes.")]
 
 
 _MODEL_CACHE: Dict[str, Any] = {}
@@ -487,8 +608,13 @@ def output_names(resolved_model: Dict[str, Any]) -> Optional[List[str]]:
     return None if not isinstance(outputs, (list, tuple)) else [t.name for t in outputs]
 
 
-def run_problems(config: Dict[str, Any], file: str) -> List[Problem]:
-    """Everything wrong with one resolved run config."""
+def run_problems(config: Dict[str, Any], file: str, unknown_ok: bool = False, check_data: bool = True) -> List[Problem]:
+    """Everything wrong with one resolved run config.
+
+    `unknown_ok`: component and model names that nothing registers are not
+    problems (plugins not imported, for a listing). `check_data`: load the
+    dataset to check its labels against the model's head.
+    """
     problems: List[Problem] = []
     backend = config["backend"]
     if backend not in BACKENDS:
@@ -503,12 +629,14 @@ def run_problems(config: Dict[str, Any], file: str) -> List[Problem]:
     if data["dataset"] is None:
         problems.append(Problem(file, "data.dataset", None, "a dataset is required (e.g. {name: digits})."))
     else:
-        problems += _component_problems("dataset", data["dataset"], "data.dataset", file)
+        problems += _component_problems("dataset", data["dataset"], "data.dataset", file, unknown_ok=unknown_ok)
+        problems += data_file_problems(data["dataset"], file)
     if not isinstance(data["transforms"], list):
         problems.append(Problem(file, "data.transforms", data["transforms"], "must be a list of transforms."))
     else:
         for i, spec in enumerate(data["transforms"]):
-            problems += _component_problems("transform", spec, f"data.transforms[{i}]", file, instantiate=True)
+            problems += _component_problems("transform", spec, f"data.transforms[{i}]", file, instantiate=True,
+                                            unknown_ok=unknown_ok)
     split = data["split"]
     for k in ("validation", "test"):
         msg = _num(split[k], minimum=0.0, maximum=0.95)
@@ -536,7 +664,7 @@ def run_problems(config: Dict[str, Any], file: str) -> List[Problem]:
         problems.append(Problem(file, "model.name", model.get("name"), "a model is required (a zoo name, e.g. image-mlp-tiny)."))
     else:
         model_problems, resolved = _model_problems(model, file)
-        problems += model_problems
+        problems += [] if unknown_ok else model_problems
 
     losses = _spec_list(config["losses"])
     if not losses:
@@ -544,7 +672,7 @@ def run_problems(config: Dict[str, Any], file: str) -> List[Problem]:
     outputs_needed = []
     for i, spec in enumerate(losses):
         key = f"losses[{i}]" if isinstance(config["losses"], list) else "losses"
-        problems += _component_problems("loss", spec, key, file, instantiate=True)
+        problems += _component_problems("loss", spec, key, file, instantiate=True, unknown_ok=unknown_ok)
         if isinstance(spec, dict):
             msg = _num(spec.get("weight", 1.0), minimum=0.0)
             if msg:
@@ -552,22 +680,23 @@ def run_problems(config: Dict[str, Any], file: str) -> List[Problem]:
             if spec.get("output") is not None:
                 outputs_needed.append((f"{key}.output", spec["output"]))
     for i, spec in enumerate(_spec_list(config["metrics"])):
-        problems += _component_problems("metric", spec, f"metrics[{i}]", file)
+        problems += _component_problems("metric", spec, f"metrics[{i}]", file, unknown_ok=unknown_ok)
         if isinstance(spec, dict) and spec.get("output") is not None:
             outputs_needed.append((f"metrics[{i}].output", spec["output"]))
     if config["regularizer"] is not None:
-        problems += _component_problems("regularizer", config["regularizer"], "regularizer", file)
+        problems += _component_problems("regularizer", config["regularizer"], "regularizer", file, unknown_ok=unknown_ok)
         spec = config["regularizer"]
         if isinstance(spec, dict):
             msg = _num(spec.get("weight", 1.0), minimum=0.0)
             if msg:
                 problems.append(Problem(file, "regularizer.weight", spec.get("weight"), msg))
-    problems += _component_problems("optimizer", config["optimizer"], "optimizer", file, instantiate=True)
+    problems += _component_problems("optimizer", config["optimizer"], "optimizer", file, instantiate=True,
+                                    unknown_ok=unknown_ok)
     if config["schedule"] is not None:
-        problems += _component_problems("schedule", config["schedule"], "schedule", file,
+        problems += _component_problems("schedule", config["schedule"], "schedule", file, unknown_ok=unknown_ok,
                                         provided=("decay_steps", "initial_learning_rate", "first_decay_steps"))
     for i, spec in enumerate(_spec_list(config["callbacks"])):
-        problems += _component_problems("callback", spec, f"callbacks[{i}]", file)
+        problems += _component_problems("callback", spec, f"callbacks[{i}]", file, unknown_ok=unknown_ok)
 
     training = config["training"]
     for k, minimum in (("epochs", 1), ("batch_size", 1)):
@@ -597,6 +726,8 @@ def run_problems(config: Dict[str, Any], file: str) -> List[Problem]:
                 problems.append(Problem(file, key, value, "the model has a single (unnamed) output: use output: null."))
             elif value not in names:
                 problems.append(Problem(file, key, value, f"the model has no output named so. Allowed: {', '.join(names)}."))
+    if check_data and resolved is not None and not problems:
+        problems += label_problems(config, resolved, file)
     return problems
 
 
@@ -622,15 +753,33 @@ def load_experiment(
     overrides: Sequence[str] = (),
     plugins: Sequence[str] = (),
     output_dir: Optional[str] = None,
+    *,
+    trust_plugins: bool = False,
+    import_plugins: bool = True,
+    allow_outside_workdir: bool = False,
+    check_data: bool = True,
 ) -> Experiment:
     """Read, check and expand a composition file.
 
     Args:
         source: path to a YAML/JSON file, or a mapping.
         overrides: `key=value` strings (dotted keys; values may be lists).
-        plugins: modules to import first (they register components).
-        output_dir: where runs go. Defaults to the file's `output_dir`, else
-            `runs/<name>` under the current directory.
+        plugins: plugin modules to import first (they register components):
+            names of installed modules, or paths to `.py` files. Naming a
+            module of the file's `plugins:` here is the opt-in to import it.
+        output_dir: where runs go (the caller's explicit choice, anywhere).
+            Defaults to the file's `output_dir`, else `runs/<name>` under the
+            current directory.
+        trust_plugins: bool. Import every module of the file's `plugins:`.
+            Defaults to `False`: a file's plugin not named in `plugins` is a
+            problem.
+        import_plugins: bool. `False` imports no plugin at all (a listing):
+            names that only a plugin could register are then not checked.
+        allow_outside_workdir: bool. Accept a file `output_dir` outside the
+            working directory. Defaults to `False` (a problem).
+        check_data: bool. Load each dataset to check its labels against the
+            model's head. Defaults to `True`. (Data files named in the
+            dataset options are always checked to exist.)
 
     Raises:
         ExperimentError: every problem found, before anything runs.
@@ -646,19 +795,40 @@ def load_experiment(
         raw = apply_overrides(raw, overrides)
     except ValueError as exc:
         raise ExperimentError([Problem(file, "<overrides>", list(overrides), str(exc))]) from None
-    plugin_modules = list(plugins) + [m for m in E.alternatives(raw.get("plugins") or [], True)[0] if isinstance(m, str)]
+    _LABEL_CACHE.clear()
+    explicit = [os.fspath(p) for p in plugins]
+    declared = [m for m in E.alternatives(raw.get("plugins") or [], True)[0] if isinstance(m, str)]
+    # A path given by the caller covers the file's plugin of the same module name (its stem).
+    covered = set(explicit) | {FilePath(p).stem for p in explicit if p.endswith(".py")}
+    untrusted = [] if trust_plugins else [m for m in declared if m not in covered]
+    approved = explicit + [m for m in declared if m not in covered and m not in untrusted]
     problems: List[Problem] = []
-    try:
-        load_plugins(plugin_modules)
-    except ImportError as exc:
-        problems.append(Problem(file, "plugins", plugin_modules, f"cannot import: {exc}"))
+    if import_plugins:
+        if untrusted:
+            problems.append(Problem(file, "plugins", untrusted,
+                                    "a composition file cannot import code on its own: pass --plugins NAME for each "
+                                    "module you trust (or --trust-plugins for all of them); see guides/experiments.md."))
+        try:
+            load_plugins(approved)
+        except (ImportError, FileNotFoundError) as exc:
+            problems.append(Problem(file, "plugins", approved, f"cannot import: {exc}"))
+    unknown_ok = not import_plugins and bool(explicit or declared)
     C.ensure_builtins()
     problems += _structure_problems(raw, file)
     search = raw.get("search", "grid")
     search = {"type": search} if isinstance(search, str) else dict(search or {})
     problems += _marker_problems(raw, (), file, search.get("type") == "random")
     raw = _known_keys_only(raw)
-    name = raw.get("name") or stem
+    name = safe_name(raw.get("name") or stem)
+    file_out = raw.get("output_dir")
+    if output_dir is None and file_out is not None:
+        if not isinstance(file_out, str) or not file_out:
+            problems.append(Problem(file, "output_dir", file_out, "must be a directory path (a string)."))
+        elif not allow_outside_workdir and not inside(file_out, os.getcwd()):
+            problems.append(Problem(file, "output_dir", file_out,
+                                    f"resolves to {os.path.realpath(file_out)}, outside the working directory "
+                                    f"{os.path.realpath(os.getcwd())}; pass --allow-outside-workdir to write there "
+                                    f"(or choose the directory yourself with --out)."))
 
     bases, variant_problems = _variants(raw, file)
     problems += variant_problems
@@ -689,7 +859,7 @@ def load_experiment(
 
     seen_problems = set()
     for config, _ in runs:
-        for problem in run_problems(config, file):
+        for problem in run_problems(config, file, unknown_ok=unknown_ok, check_data=check_data and not problems):
             key = (problem.key, problem.message)
             if key not in seen_problems:
                 seen_problems.add(key)
@@ -713,6 +883,7 @@ def load_experiment(
             choices={E.path_str(p): v for p, v in choices},
             digest=digest,
         ))
-    out = output_dir or raw.get("output_dir") or os.path.join("runs", name)
+    out = output_dir or file_out or os.path.join("runs", name)
     dims = sorted({k for s in specs for k in s.choices})
-    return Experiment(name=name, file=file, raw=raw, runs=specs, output_dir=out, dimensions=dims)
+    return Experiment(name=name, file=file, raw=raw, runs=specs, output_dir=out, dimensions=dims, plugins=approved,
+                      unchecked=(explicit + declared) if unknown_ok else [])

@@ -2,10 +2,25 @@
 
 The runner starts it with `KERAS_BACKEND` set to the run's backend, so Keras
 is imported with the right backend; the run's `config.yaml` says the rest.
+
+Exit codes: 0 finished; 2 an input error (bad data or options: one line on
+stderr, and `run.json` says `failed` with the reason); 75 another process
+holds the run's lock (who, on stderr); 1 anything else (with its traceback,
+kept in the run's `output.log`).
 """
 
 import argparse
+import os
+import signal
 import sys
+
+if sys.path and os.path.realpath(sys.path[0] or os.curdir) == os.path.realpath(os.getcwd()):
+    sys.path.pop(0)  # `-m` put the working directory first: no file there may stand in for a module
+
+EXIT_INPUT_ERROR = 2
+EXIT_LOCKED = 75
+#: The first words of the one line a failed worker writes; the runner shows that line once, itself.
+ERROR_MARK = "dlzoo-run-error: "
 
 
 def main(argv=None):
@@ -14,9 +29,19 @@ def main(argv=None):
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--plugins", action="append", default=[])
     args = parser.parse_args(argv)
-    from dlzoo.experiments.runner import execute_run
+    # SIGTERM (the runner stopping it) ends the run as SystemExit: run.json then says "interrupted" at once.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    from dlzoo.experiments.locking import RunLocked
+    from dlzoo.experiments.runner import INPUT_ERRORS, execute_run, first_line
 
-    execute_run(args.run_dir, quiet=args.quiet, plugins=args.plugins)
+    try:
+        execute_run(args.run_dir, quiet=args.quiet, plugins=args.plugins)
+    except RunLocked as exc:
+        print(ERROR_MARK + str(exc), file=sys.stderr, flush=True)
+        return EXIT_LOCKED
+    except INPUT_ERRORS as exc:
+        print(ERROR_MARK + first_line(exc), file=sys.stderr, flush=True)
+        return EXIT_INPUT_ERROR
     return 0
 
 

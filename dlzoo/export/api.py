@@ -1,13 +1,17 @@
 """`dlzoo.export`: one call from a Keras model to verified SavedModel / ONNX artifacts."""
 
+import contextlib
 import dataclasses
 import importlib.util
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -20,6 +24,9 @@ from dlzoo.export.graphs import select_graph
 from dlzoo.export.signature import Signature, signature_from_model, verification_sizes
 
 DEFAULT_TOLERANCE = 1e-4
+SCRATCH_PREFIX = "dlzoo-export-"
+#: Signals that end an export as an exception, so its temporary directories are removed on the way out.
+CLEANUP_SIGNALS = ("SIGTERM", "SIGHUP")
 
 
 @dataclasses.dataclass
@@ -116,6 +123,58 @@ def _check_out_dir(out_dir: Any, overwrite: bool) -> Path:
                 f"`out_dir` exists and is not empty; pass overwrite=True to replace it. Received: out_dir={str(out_dir)!r}."
             )
     return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def remove_stale(directory: Union[str, os.PathLike], prefix: str) -> List[str]:
+    """Remove `directory/<prefix><pid>-*` left by export processes that are dead (killed); returns what went."""
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-")
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        match = pattern.match(name)
+        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+            path = os.path.join(directory, name)
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _raise_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _signals_end_as_exceptions():
+    """Within the block, SIGTERM and SIGHUP raise `SystemExit` (cleanup runs) instead of killing the process.
+
+    Only in the main thread, and only for signals still at their default action (an application's own
+    handlers are left alone). SIGINT already raises `KeyboardInterrupt`; SIGKILL cannot be caught: its
+    leftovers carry the dead pid in their names and go on the next export (`remove_stale`).
+    """
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in CLEANUP_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None and signal.getsignal(number) is signal.SIG_DFL:
+                previous[number] = signal.signal(number, _raise_on_signal)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _child_env(backend: str) -> Dict[str, str]:
@@ -221,7 +280,9 @@ def export(
     input shapes and compared with the Keras model; a route whose artifact
     fails is dropped for the next one. Everything is written to a temporary
     directory beside `out_dir`, which is renamed to `out_dir` only when
-    every format succeeded: a failure leaves no partial directory.
+    every format succeeded: a failure, Ctrl-C, SIGTERM or SIGHUP leaves no
+    partial directory and no temporary files; after a SIGKILL, the next
+    export to the same place removes what the dead process left.
 
     Args:
         model_or_path: keras.Model, path to a `.keras` file or a preset
@@ -292,29 +353,35 @@ def export(
             sizes = verification_sizes(signature, max_len)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix="dlzoo-export-")
-    stage = tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent)
+    pid = os.getpid()
+    remove_stale(out.parent, f".{out.name}.partial-")  # debris of killed exports to the same place
+    remove_stale(tempfile.gettempdir(), SCRATCH_PREFIX)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it private; the export is an ordinary directory
-    try:
-        exporter = _Exporter(model, signature, scratch, opset, timeout, verbose)
-        cases = verify_lib.reference_cases(model, signature, sizes) if verify else None
-        artifacts, verification = {}, {}
-        for fmt in fmt_list:
-            artifacts[fmt], report = _export_format(exporter, fmt, plans[fmt], cases, stage, atol)
-            if report is not None:
-                verification[fmt] = report
-        manifest = _build_manifest(
-            zoo_model, model, graph, source, signature, backend, artifacts, verification, atol, verify
-        )
-        manifest_lib.write_manifest(stage, manifest)
-        _commit(stage, out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with _signals_end_as_exceptions():
+        scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{pid}-")
+        stage = None
+        try:
+            stage = tempfile.mkdtemp(prefix=f".{out.name}.partial-{pid}-", dir=out.parent)
+            os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it private; the export is an ordinary directory
+            exporter = _Exporter(model, signature, scratch, opset, timeout, verbose)
+            cases = verify_lib.reference_cases(model, signature, sizes) if verify else None
+            artifacts, verification = {}, {}
+            for fmt in fmt_list:
+                artifacts[fmt], report = _export_format(exporter, fmt, plans[fmt], cases, stage, atol)
+                if report is not None:
+                    verification[fmt] = report
+            manifest = _build_manifest(
+                zoo_model, model, graph, source, signature, backend, artifacts, verification, atol, verify
+            )
+            manifest_lib.write_manifest(stage, manifest)
+            _commit(stage, out)
+        except BaseException:
+            if stage is not None:
+                shutil.rmtree(stage, ignore_errors=True)
+            raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     return ExportResult(out, manifest)
 
 
@@ -397,7 +464,7 @@ def _build_manifest(
 def _commit(stage: str, out: Path) -> None:
     """Move the finished stage directory to `out`, replacing it (atomically on one filesystem)."""
     if out.exists():
-        old = tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent)
+        old = tempfile.mkdtemp(prefix=f".{out.name}.old-{os.getpid()}-", dir=out.parent)
         os.rmdir(old)
         os.rename(out, old)
         try:

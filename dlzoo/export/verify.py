@@ -113,6 +113,19 @@ def max_abs_diff(expected: np.ndarray, got: np.ndarray) -> float:
     return float(np.max(np.abs(a[finite] - b[finite]))) if finite.any() else 0.0
 
 
+def dtype_problem(expected: np.dtype, got: np.dtype) -> Optional[str]:
+    """Why the artifact's output dtype cannot stand for the model's (another kind, or a narrower float); else None.
+
+    Integer widths may differ (an exporter may widen int32 to int64); kinds and float precision may not.
+    """
+    expected, got = np.dtype(expected), np.dtype(got)
+    if expected.kind not in "biuf":  # e.g. bfloat16 from ml_dtypes: compared by value only
+        return None
+    if expected.kind != got.kind or (expected.kind == "f" and got.itemsize < expected.itemsize):
+        return f"artifact dtype {got.name} != model dtype {expected.name}"
+    return None
+
+
 def run_clean(fmt: str, artifact: str, cases: Cases, workdir: str, timeout: float) -> Dict[str, Any]:
     """Run the artifact in a clean process; return the parity report.
 
@@ -175,6 +188,9 @@ def run_clean(fmt: str, artifact: str, cases: Cases, workdir: str, timeout: floa
                 report.setdefault("shape_errors", []).append(
                     f"case {i} output {name!r}: artifact shape {list(actual.shape)} != model shape {list(expected.shape)}"
                 )
+            problem = dtype_problem(expected.dtype, actual.dtype)
+            if problem and i == 0:
+                report.setdefault("dtype_errors", []).append(f"output {name!r}: {problem}")
         case_reports.append({"input_shapes": cases.shapes(i), "max_abs_diff": diffs, "max": max(diffs.values())})
     report.pop("ok", None)
     report["cases"] = case_reports
@@ -191,12 +207,16 @@ def judge(report: Dict[str, Any], atol: float) -> Optional[str]:
         reason = f"the clean process imported {report['forbidden_modules_loaded']}"
     elif report.get("shape_errors"):
         reason = "; ".join(report["shape_errors"][:3])
+    elif report.get("dtype_errors"):
+        reason = "; ".join(report["dtype_errors"][:3])
     elif not report["max_abs_diff"] <= atol:
-        worst = max(report["cases"], key=lambda c: c["max"])
-        reason = (
-            f"max abs diff {report['max_abs_diff']:.3g} > tolerance {atol:g} "
-            f"(worst at input shapes {worst['input_shapes']})"
-        )
+        over = []
+        for name in report["cases"][0]["max_abs_diff"]:
+            worst = max(report["cases"], key=lambda c: c["max_abs_diff"][name])
+            if not worst["max_abs_diff"][name] <= atol:
+                over.append(f"output {name!r} differs by {worst['max_abs_diff'][name]:.3g} "
+                            f"(at input shapes {worst['input_shapes']})")
+        reason = f"max abs diff {report['max_abs_diff']:.3g} > tolerance {atol:g}: " + "; ".join(over)
     report["passed"] = reason is None
     report["tolerance"] = atol
     return reason

@@ -8,7 +8,10 @@ or `dlzoo serve PATH --host 127.0.0.1 --port 8000 [--workers N]`.
 
 Endpoints: `POST /predict` (`{"inputs": {name: nested list}}`, checked
 against the signature: names, rank, static sizes, shared dynamic sizes,
-dtype, `max_batch_size`, `max_body_bytes`), `GET /health`, `GET /metadata`
+dtype, and the limits: `max_body_bytes` before the body is read, then
+`max_batch_size`, `max_tokens`, and the model's `max_sequence_length` and
+id ranges such as `token_ids` in `[0, vocabulary_size)`, see `limits.py`),
+`GET /health`, `GET /metadata`
 (model config, signature, export manifest, runtime, limits), the OpenAPI
 page (`/docs`, `/openapi.json`), and with a `text_pipeline`, `POST
 /generate` (documents in, next sentences out). Bad requests get a 4xx JSON
@@ -23,6 +26,7 @@ FastAPI and uvicorn.
 from typing import Any, Optional
 
 from .app import create_app
+from .limits import DEFAULT_MAX_TOKENS, Limits
 from .runners import KerasRunner, OnnxRunner, Runner, SavedModelRunner, open_runner
 from .schema import ApiError
 
@@ -37,6 +41,7 @@ def to_app(
     text_pipeline: Any = None,
     graph: Optional[str] = None,
     title: Optional[str] = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
 ):
     """Build an ASGI application (FastAPI) that serves a model.
 
@@ -51,8 +56,8 @@ def to_app(
             Keras backend if Keras is already imported. Defaults to `None`.
         max_batch_size: int. Most rows one `/predict` (or documents one
             `/generate`) may carry. Defaults to `64`.
-        max_body_bytes: int. Largest request body accepted (413 above it).
-            Defaults to 8 MiB.
+        max_body_bytes: int. Largest request body accepted (413 above it,
+            from the `Content-Length` header before reading). Defaults to 8 MiB.
         text_pipeline: object or None. With a `generate(texts) -> list`
             method (or callable on one text), adds `POST /generate`:
             `{"documents": [...], "options": {...}}` ->
@@ -61,17 +66,24 @@ def to_app(
         graph: str or None. For a zoo model whose forward pass is a training
             graph, the inference graph to serve (e.g. `"denoiser"`).
         title: str or None. OpenAPI title.
+        max_tokens: int. Most elements one input may have along its
+            dynamic axes (batch x sequence for token ids); 422 above it.
+            Defaults to `4096`. The model's config adds its own bounds:
+            `max_sequence_length` and the id range of `token_ids` /
+            `segment_ids` (422 outside them).
 
     Returns:
         A `fastapi.FastAPI` application.
     """
     runner = open_runner(model_or_export_dir, backend=backend, graph=graph)
-    return create_app(runner, max_batch_size=max_batch_size, max_body_bytes=max_body_bytes, text_pipeline=text_pipeline, title=title)
+    return create_app(runner, max_batch_size=max_batch_size, max_body_bytes=max_body_bytes, text_pipeline=text_pipeline,
+                      title=title, max_tokens=max_tokens)
 
 
 __all__ = [
     "ApiError",
     "KerasRunner",
+    "Limits",
     "OnnxRunner",
     "Runner",
     "SavedModelRunner",

@@ -10,6 +10,7 @@ import sys
 import threading
 from typing import Any, Dict, Optional
 
+from .limits import DEFAULT_MAX_TOKENS, Limits
 from .runners import Runner
 from .schema import (
     ERROR_SCHEMA,
@@ -23,6 +24,14 @@ from .schema import (
 
 logger = logging.getLogger("dlzoo.serving")
 FRAMEWORKS = ("dlzoo", "keras", "tensorflow", "torch", "jax")
+SWAGGER_CDN = "cdn.jsdelivr.net"
+# Shown inside Swagger UI's mount point: Swagger replaces it once its script loads from the CDN.
+OFFLINE_NOTE = (
+    "<p style='font-family:sans-serif;margin:2em'>This page loads Swagger UI from " + SWAGGER_CDN + ", which "
+    "this browser could not reach (offline?). The same API description is served locally: "
+    "<a href='/openapi.json'>/openapi.json</a> (OpenAPI schema) and <a href='/metadata'>/metadata</a> "
+    "(signature and limits).</p>"
+)
 
 
 async def read_body(request, limit: int) -> bytes:
@@ -83,11 +92,13 @@ def create_app(
     max_body_bytes: int = 8 * 1024 * 1024,
     text_pipeline: Any = None,
     title: Optional[str] = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
 ):
     """Build the FastAPI app around a runner (see `dlzoo.serving.to_app`)."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse, JSONResponse
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -95,6 +106,7 @@ def create_app(
         raise ValueError(f"`max_batch_size` must be an integer >= 1. Received: max_batch_size={max_batch_size!r}.")
     if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
         raise ValueError(f"`max_body_bytes` must be an integer >= 1. Received: max_body_bytes={max_body_bytes!r}.")
+    limits = Limits.for_model(runner.config, runner.inputs, max_batch_size=max_batch_size, max_tokens=max_tokens)
     pipeline = TextPipelineAdapter(text_pipeline) if text_pipeline is not None else None
 
     app = FastAPI(
@@ -104,14 +116,17 @@ def create_app(
             "see `/metadata` for the signature. Errors are 4xx JSON bodies `{\"error\": {\"type\", \"message\"}}`."
         ),
         version="1",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runner = runner
     error_responses = {
         code: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
         for code, text in (
             (400, "Body is not JSON"),
-            (413, "Body over max_body_bytes"),
-            (422, "Inputs do not match the signature (names, shape, dtype, batch limit)"),
+            (413, "Body over max_body_bytes (refused before it is read)"),
+            (422, "Inputs do not match the signature (names, shape, dtype) or exceed a limit (batch, tokens, "
+                  "sequence length, id range)"),
         )
     }
 
@@ -133,6 +148,13 @@ def create_app(
         logger.exception("internal error on %s", request.url.path)
         return JSONResponse({"error": {"type": "internal_error", "message": f"{type(exc).__name__}: {exc}"[:500]}}, status_code=500)
 
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs").body.decode()
+        mount = '<div id="swagger-ui">'
+        page = page.replace(mount, mount + OFFLINE_NOTE, 1) if mount in page else page.replace("<body>", "<body>" + OFFLINE_NOTE, 1)
+        return HTMLResponse(page)
+
     @app.get("/health", summary="Liveness: the model is loaded")
     def health():
         return {"status": "ok", "model": runner.model_name, "runtime": runner.kind}
@@ -145,7 +167,7 @@ def create_app(
             "signature": {"inputs": runner.inputs, "outputs": runner.outputs},
             "manifest": runner.manifest,
             "runtime": runner.runtime(),
-            "limits": {"max_batch_size": max_batch_size, "max_body_bytes": max_body_bytes},
+            "limits": dict(limits.to_json(), max_body_bytes=max_body_bytes),
             "endpoints": endpoints,
             "text_pipeline": pipeline.name if pipeline else None,
             "loaded_frameworks": [name for name in FRAMEWORKS if name in sys.modules],
@@ -164,7 +186,7 @@ def create_app(
     )
     async def predict(request: Request):
         payload = parse_json(await read_body(request, max_body_bytes))
-        feeds = parse_inputs(payload, runner.inputs, max_batch_size)
+        feeds = parse_inputs(payload, runner.inputs, max_batch_size, limits)
         try:
             outputs = await run_in_threadpool(runner.run, feeds)
         except Exception as exc:  # the inputs passed the signature checks; the model itself refused them

@@ -1,7 +1,7 @@
 """The uvicorn factory of `dlzoo serve`: builds the app from `DLZOO_SERVE_CONFIG` (JSON) in each worker.
 
 Config keys: `target` (path), `backend`, `graph`, `max_batch_size`,
-`max_body_bytes`, `text_pipeline` (`"module:factory"` or `"module:Class.factory"`, called with the
+`max_body_bytes`, `max_tokens`, `text_pipeline` (`"module:factory"` or `"module:Class.factory"`, called with the
 target path; it returns the pipeline object).
 """
 
@@ -23,7 +23,7 @@ def _load_factory(spec: str):
 
 
 def create_app():
-    from . import to_app
+    from . import DEFAULT_MAX_TOKENS, to_app
 
     raw = os.environ.get(CONFIG_ENV)
     if not raw:
@@ -39,4 +39,5 @@ def create_app():
         max_body_bytes=config.get("max_body_bytes", 8 * 1024 * 1024),
         text_pipeline=pipeline,
         graph=config.get("graph"),
+        max_tokens=config.get("max_tokens", DEFAULT_MAX_TOKENS),
     )

@@ -128,8 +128,8 @@ def _json_type(value: Any) -> str:
     )
 
 
-def parse_inputs(payload: Any, inputs: List[Dict[str, Any]], max_batch_size: int) -> Dict[str, np.ndarray]:
-    """Validate a `/predict` body against the signature; return NumPy arrays by input name."""
+def parse_inputs(payload: Any, inputs: List[Dict[str, Any]], max_batch_size: int, limits: Any = None) -> Dict[str, np.ndarray]:
+    """Validate a `/predict` body against the signature (and `limits`, a `limits.Limits`); return NumPy arrays by input name."""
     names = [spec["name"] for spec in inputs]
     example = '{"inputs": {' + ", ".join(f'"{n}": [...]' for n in names) + "}}"
     if not isinstance(payload, dict):
@@ -173,6 +173,9 @@ def parse_inputs(payload: Any, inputs: List[Dict[str, Any]], max_batch_size: int
             raise ApiError(422, "batch_mismatch", f"All inputs need the same batch size (axis 0); {spec['name']!r} has {arrays[spec['name']].shape[0]}, another has {batch}.", input=spec["name"])
     if batch > max_batch_size:
         raise ApiError(422, "batch_too_large", f"The batch has {batch} rows; this server accepts at most {max_batch_size} (max_batch_size).")
+    if limits is not None:
+        limits.check_shapes({name: array.shape for name, array in arrays.items()}, inputs)
+        limits.check_values(arrays)
     return arrays
 
 

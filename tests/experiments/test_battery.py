@@ -70,3 +70,16 @@ def test_a_script_runs_the_same_run_as_the_runner(tmp_path):
     wb = [keras.ops.convert_to_numpy(w) for w in keras.saving.load_model(str(b / "checkpoints" / "last.keras")).weights]
     for x, y in zip(wa, wb):
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+
+def test_writing_scripts_imports_no_plugin_and_passes_the_opt_in_on(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "evil_plugin.py").write_text("open('IMPORTED', 'w').write('ran')\n")
+    config = tiny_config(tiny_arrays(str(tmp_path)))
+    config["plugins"] = ["evil_plugin"]
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = write_battery(str(path), out="scripts", plugins=["./evil_plugin.py"], trust_plugins=True)
+    assert not (tmp_path / "IMPORTED").exists()
+    text = open(result["scripts"][0]).read()
+    assert "--plugins ./evil_plugin.py --trust-plugins" in text

@@ -62,3 +62,49 @@ def test_compare_two_runs(trained, tmp_path):
     assert all(_is_png(p) for p in result["images"])
     with pytest.raises(ValueError):
         compare_runs(dirs[:1])
+
+
+# --------------------------------------------------- report details (issue 17, smaller things)
+def _record(run_id, backend, lr, accuracy, epochs=2):
+    history = [{"epoch": e, "loss": 1.0 / (e + 1), "val_loss": 1.2 / (e + 1)} for e in range(epochs)]
+    return records.RunRecord(
+        path=f"/nonexistent/{run_id}", run_id=run_id,
+        config={"name": "x", "backend": backend, "optimizer": {"name": "adam", "learning_rate": lr}},
+        info={"status": "finished"},
+        summary={"status": "finished", "metrics": {"test_accuracy": {"mean": accuracy, "std": 0.0, "n": 1}}},
+        histories=[history], analysis=None,
+    )
+
+
+SYNTHETIC = [_record("a", "jax", 0.1, 0.885), _record("b", "torch", 0.2, 0.91)]
+
+
+def test_backend_column_appears_once(tmp_path):
+    from dlzoo.experiments.report import build_sections
+
+    sections = build_sections(SYNTHETIC, str(tmp_path), "x")
+    headers, rows = next(content for kind, content in sections if kind == "table")
+    assert headers.count("backend") == 1 and "optimizer.learning_rate" in headers
+    assert [row[headers.index("backend")] for row in rows] == ["jax", "torch"]
+
+
+def test_curves_have_whole_epochs_and_a_legend_that_tells_splits_apart():
+    from dlzoo.experiments.report import curves_figure, run_labels
+
+    fig = curves_figure(SYNTHETIC, "loss", run_labels(SYNTHETIC))
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    legend = {t.get_text(): h for t, h in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)}
+    assert {"training", "validation"} <= set(legend)
+    train, val = legend["training"], legend["validation"]
+    assert (train.get_linestyle(), train.get_marker()) != (val.get_linestyle(), val.get_marker())
+    assert sum(1 for label in legend if label not in ("training", "validation")) == 2  # each run once
+
+
+def test_summary_bars_start_at_zero():
+    from dlzoo.experiments.report import run_labels, summary_figure
+
+    fig = summary_figure(SYNTHETIC, "test_accuracy", run_labels(SYNTHETIC))
+    assert fig.axes[0].get_xlim()[0] == 0.0

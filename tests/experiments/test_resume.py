@@ -66,7 +66,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, mo
                               plugins=["kill_plugin"])
     assert marker.exists()
     run_dir = tmp_path / "b" / uninterrupted["run_id"]
-    assert runner.run_status(str(run_dir)) == "running"
+    assert runner.run_status(str(run_dir)) == "interrupted"  # its process died: nobody holds the run's lock
     assert json.load(open(run_dir / "backup" / "training_metadata.json"))["epoch"] == 2
     assert [r["epoch"] for r in read_history(str(run_dir / "history.csv"))] == [0, 1]
 

@@ -155,10 +155,14 @@ class SchemaTest(unittest.TestCase):
                 load_experiment(config)
             self.assertEqual(len(load_experiment(config, plugins=["my_exp_plugin"]).runs), 1)
             config["plugins"] = ["my_exp_plugin"]
-            self.assertEqual(len(load_experiment(config).runs), 1)
+            # A file's plugin runs code: only with the caller's opt-in (naming it, or trusting the file).
+            with self.assertRaisesRegex(ExperimentError, r"plugins = \['my_exp_plugin'\]: a composition file cannot import code"):
+                load_experiment(config)
+            self.assertEqual(len(load_experiment(config, plugins=["my_exp_plugin"]).runs), 1)
+            self.assertEqual(len(load_experiment(config, trust_plugins=True).runs), 1)
             config["plugins"] = ["no_such_plugin_module"]
             with self.assertRaisesRegex(ExperimentError, "cannot import"):
-                load_experiment(config)
+                load_experiment(config, trust_plugins=True)
         finally:
             sys.path.remove(self.dir)
 
@@ -176,3 +180,104 @@ class ShippedExamplesTest(unittest.TestCase):
         experiment = load_experiment(os.path.join(EXAMPLES, "lcm_quickstart.yaml"))
         self.assertEqual([r.config["model"]["name"] for r in experiment.runs], ["lcm-base-tiny", "lcm-two-tower-tiny"])
         self.assertEqual([r.config["losses"][0]["name"] for r in experiment.runs], ["next_concept_mse", "diffusion_mse"])
+
+
+class ScientificNotationTest(unittest.TestCase):
+    """`1e-3` is a number in composition files and in `key=value` overrides (issue 17, item 4)."""
+
+    def test_grid_override_from_the_guide(self):
+        experiment = load_experiment(os.path.join(EXAMPLES, "digits.yaml"), overrides=["optimizer.learning_rate=[1e-3,1e-2]"])
+        self.assertEqual({r.config["optimizer"]["learning_rate"] for r in experiment.runs}, {1e-3, 1e-2})
+
+    def test_in_a_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "exp.yaml")
+            text = yaml.safe_dump(tiny_config(tiny_arrays(tmp))).replace("learning_rate: 0.01", "learning_rate: 1e-2")
+            self.assertIn("learning_rate: 1e-2", text)
+            with open(path, "w") as f:
+                f.write(text)
+            self.assertEqual(load_experiment(path).runs[0].config["optimizer"]["learning_rate"], 1e-2)
+
+    def test_yaml_errors_name_the_place_not_a_value(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "broken.yaml")
+            with open(path, "w") as f:
+                f.write("name: x\ntraining: {epochs: 2\n")
+            with self.assertRaises(ExperimentError) as ctx:
+                load_experiment(path)
+            text = str(ctx.exception)
+            self.assertIn("broken.yaml: not valid YAML (line", text)
+            self.assertNotIn("= None", text)
+
+
+class RefusedBeforeAnyRunTest(unittest.TestCase):
+    """Values that cannot be right, missing data files, escaping names (issue 17, items 2, 3, 5)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory()
+        cls.dir = cls._tmp.name
+        cls.data = tiny_arrays(cls.dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+    def problems(self, config, **kwargs):
+        with self.assertRaises(ExperimentError) as ctx:
+            load_experiment(config, **kwargs)
+        return {p.key: p for p in ctx.exception.problems}, str(ctx.exception)
+
+    def test_numeric_options_have_ranges(self):
+        config = tiny_config(self.data, **{"optimizer.learning_rate": -0.01})
+        config["schedule"] = {"name": "cosine_decay", "alpha": 2.0}
+        config["callbacks"] = [{"name": "early_stopping", "patience": -1},
+                               {"name": "reduce_lr_on_plateau", "factor": 1.5}]
+        config["losses"] = [{"name": "sparse_categorical_crossentropy", "from_logits": True}]
+        config["search"] = {"type": "grid", "seed": -3}
+        problems, text = self.problems(config)
+        self.assertEqual(problems["optimizer.learning_rate"].value, -0.01)
+        self.assertIn("optimizer.learning_rate = -0.01: must be in (0, inf).", text)
+        self.assertIn("schedule.alpha = 2.0: must be in [0, 1].", text)
+        self.assertIn("callbacks[0].patience = -1: must be an integer in [0, inf).", text)
+        self.assertIn("callbacks[1].factor = 1.5: must be in (0, 1).", text)
+        self.assertIn("search.seed", problems)
+        sgd = tiny_config(self.data, optimizer={"name": "sgd", "learning_rate": 0.1, "momentum": 3.0})
+        self.assertIn("optimizer.momentum = 3.0: must be in [0, 1].", self.problems(sgd)[1])
+
+    def test_labels_are_checked_against_the_heads_classes(self):
+        digits = os.path.join(EXAMPLES, "digits.yaml")
+        problems, text = self.problems(digits, overrides=["model.params.num_classes=3", "backend=jax"])
+        problem = problems["model.params.num_classes"]
+        self.assertEqual(problem.value, 3)
+        self.assertIn("the dataset's labels run from 0 to 9", text)
+        self.assertIn("are outside [0, 3), the classes of the model's head (params.num_classes). Use at least 10", text)
+        self.assertEqual(len(load_experiment(digits, overrides=["backend=jax"]).runs), 4)  # 10 classes: fine
+
+    def test_missing_data_files_are_found_up_front(self):
+        missing = os.path.join(self.dir, "missing.npz")
+        problems, text = self.problems(tiny_config(missing))
+        self.assertIn("data.dataset.path", problems)
+        self.assertIn(f"data.dataset.path = {missing!r}: no such file.", text)
+        split = tiny_config(self.data)
+        split["data"]["dataset"] = {"name": "arrays", "splits": {"train": self.data, "test": missing}}
+        self.assertIn("data.dataset.splits.test", self.problems(split)[0])
+
+    def test_names_become_one_path_component(self):
+        for name, expected in (("../../escaped", "escaped"), ("/etc/x", "etc-x"), ("..", "experiment"), ("a b/c", "a-b-c")):
+            experiment = load_experiment(tiny_config(self.data, name=name))
+            self.assertEqual(experiment.name, expected)
+            self.assertEqual(experiment.output_dir, os.path.join("runs", expected))
+
+    def test_output_dir_outside_the_working_directory_needs_the_flag(self):
+        for outside in ("../elsewhere", os.path.join(self.dir, "runs")):
+            problems, text = self.problems(tiny_config(self.data, output_dir=outside))
+            self.assertIn("output_dir", problems)
+            self.assertIn(os.path.realpath(outside), text)
+            self.assertIn(f"outside the working directory {os.path.realpath(os.getcwd())}", text)
+            self.assertIn("--allow-outside-workdir", text)
+            allowed = load_experiment(tiny_config(self.data, output_dir=outside), allow_outside_workdir=True)
+            self.assertEqual(allowed.output_dir, outside)
+        self.assertEqual(load_experiment(tiny_config(self.data, output_dir="runs/here")).output_dir, "runs/here")
+        explicit = load_experiment(tiny_config(self.data, output_dir="../x"), output_dir="/tmp/chosen")
+        self.assertEqual(explicit.output_dir, "/tmp/chosen")  # the caller's own choice needs no flag

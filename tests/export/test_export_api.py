@@ -191,4 +191,65 @@ def test_cli_export(tmp_path):
     assert sorted(os.listdir(out)) == ["manifest.json", "model.onnx"]
     assert "model.onnx" in proc.stdout
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 2 and "overwrite" in again.stderr
+    assert again.returncode == 2 and "pass --overwrite" in again.stderr and "overwrite=True" not in again.stderr
+
+
+# ------------------------------------------------------------ no debris after a kill (issue 17, item 7)
+KILLED_EXPORT = r"""
+import sys, time
+import dlzoo
+from dlzoo.export import api, examples
+
+def stuck(self, route, path):
+    open(path, "w").write("half an artifact")
+    print("READY", flush=True)
+    time.sleep(120)
+
+api._Exporter.produce = stuck
+dlzoo.export(examples.mlp(), sys.argv[1], formats=["onnx"], verify=False)
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_during_export_leaves_no_debris(tmp_path):
+    import signal
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    out = tmp_path / "exports" / "mlp"
+    env = dict(os.environ, PYTHONPATH=ROOT, TMPDIR=str(tmp), TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, str(out)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "READY", proc.stderr.read()[-2000:]
+        assert _leftovers(out.parent, "mlp") and list(tmp.glob("dlzoo-export-*"))  # the export is under way
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+    assert not out.exists() and _leftovers(out.parent, "mlp") == []
+    assert list(tmp.iterdir()) == []
+
+
+def _dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_next_export_removes_what_a_killed_export_left(tmp_path, monkeypatch):
+    import tempfile
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    dead, alive = _dead_pid(), os.getppid()
+    stale = [tmp_path / f".mlp.partial-{dead}-abc", tmp / f"dlzoo-export-{dead}-def"]
+    kept = [tmp_path / f".mlp.partial-{alive}-ghi", tmp / f"dlzoo-export-{alive}-jkl", tmp_path / f".other.partial-{dead}-x"]
+    for path in stale + kept:
+        path.mkdir()
+        (path / "model.keras").write_bytes(b"x" * 1000)
+    dlzoo.export(examples.mlp(), tmp_path / "mlp", formats=["onnx"], verify=False)
+    assert [p for p in stale if p.exists()] == []
+    assert all(p.exists() for p in kept), "a live process's export and another target's debris stay"
+    assert sorted(os.listdir(tmp_path / "mlp")) == ["manifest.json", "model.onnx"]

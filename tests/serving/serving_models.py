@@ -50,3 +50,34 @@ def write_onnx_export(directory, with_manifest=True):
         with open(os.path.join(directory, "manifest.json"), "w") as f:
             json.dump(manifest, f)
     return directory
+
+
+TABLE = np.arange(32, dtype="float32").reshape(16, 2)
+
+
+def write_token_export(directory, vocabulary_size=16, max_sequence_length=8):
+    """`token_ids (batch, sequence) int32` -> `embedded = TABLE[token_ids]`, with a zoo-style config in the manifest.
+
+    ONNX `Gather` wraps negative ids (-1 is the last row): without a range check a client gets wrong rows silently.
+    """
+    os.makedirs(directory, exist_ok=True)
+    token_ids = helper.make_tensor_value_info("token_ids", TensorProto.INT32, ["batch", "sequence"])
+    embedded = helper.make_tensor_value_info("embedded", TensorProto.FLOAT, ["batch", "sequence", 2])
+    nodes = [helper.make_node("Gather", ["table", "token_ids"], ["embedded"], axis=0)]
+    graph = helper.make_graph(nodes, "tokens", [token_ids], [embedded], initializer=[numpy_helper.from_array(TABLE[:vocabulary_size], "table")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(directory, "model.onnx"))
+    config = {"name": "tiny-tokens", "model": "toy", "params": {"vocabulary_size": vocabulary_size,
+              "max_sequence_length": max_sequence_length}, "extensions": []}
+    manifest = {
+        "format_version": 1,
+        "model": {"name": "tiny-tokens", "graph": None, "num_params": int(TABLE[:vocabulary_size].size), "config": config},
+        "inputs": [{"name": "token_ids", "shape": [None, None], "dtype": "int32", "dynamic_axes": {"0": "batch", "1": "sequence"}}],
+        "outputs": [{"name": "embedded", "shape": [None, None, 2], "dtype": "float32", "dynamic_axes": {}}],
+        "artifacts": {"onnx": {"path": "model.onnx"}},
+        "verification": None,
+    }
+    with open(os.path.join(directory, "manifest.json"), "w") as f:
+        json.dump(manifest, f)
+    return directory

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 import dlzoo
 from dlzoo.export import examples
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serving_models import expected_scores, write_onnx_export  # noqa: E402
+from serving_models import TABLE, expected_scores, write_onnx_export, write_token_export  # noqa: E402
 
 FEATURES = [[[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 1]]]
 MASK = [[True, True, False]]
@@ -42,13 +42,21 @@ def test_health_metadata_openapi(client, export_dir):
     assert meta["model"]["config"] == {"name": "tiny-scorer", "units": 2}
     assert [i["name"] for i in meta["signature"]["inputs"]] == ["features", "mask"]
     assert meta["manifest"]["format_version"] == 1
-    assert meta["limits"] == {"max_batch_size": 4, "max_body_bytes": 4096}
+    assert meta["limits"] == {"max_batch_size": 4, "max_body_bytes": 4096, "max_tokens": 4096,
+                              "max_sequence_length": None, "id_ranges": {}}
     assert meta["runtime"]["kind"] == "onnxruntime"
     assert "/generate" not in meta["endpoints"]
     spec = client.get("/openapi.json").json()
     schema = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert schema["properties"]["inputs"]["required"] == ["features", "mask"]
     assert client.get("/docs").status_code == 200
+
+
+def test_docs_page_says_what_to_do_offline(client):
+    # Swagger UI's script and CSS come from a CDN (FastAPI ships no copy): offline the page would be blank.
+    page = client.get("/docs").text
+    assert "cdn.jsdelivr.net" in page and "could not reach" in page
+    assert "href='/openapi.json'" in page and "href='/metadata'" in page
 
 
 BAD = [
@@ -168,3 +176,59 @@ def test_onnx_without_manifest(tmp_path):
     assert meta["signature"]["inputs"][1] == {"name": "mask", "shape": [None, None], "dtype": "bool", "dynamic_axes": {"0": "batch", "1": "seq"}}
     r = client.post("/predict", json={"inputs": {"features": FEATURES, "mask": MASK}})
     np.testing.assert_allclose(r.json()["outputs"]["scores"], expected_scores(FEATURES, MASK), atol=1e-6)
+
+
+# ---------------------------------------------------------------- request cost bounded before the model runs (issue 17, item 1)
+@pytest.fixture(scope="module")
+def tokens(tmp_path_factory):
+    directory = write_token_export(str(tmp_path_factory.mktemp("tokens")), vocabulary_size=16, max_sequence_length=8)
+    return TestClient(dlzoo.to_app(directory, max_batch_size=4, max_tokens=12), raise_server_exceptions=False)
+
+
+def _ids(client, ids):
+    return client.post("/predict", json={"inputs": {"token_ids": ids}})
+
+
+def test_token_model_limits_come_from_its_config(tokens):
+    limits = tokens.get("/metadata").json()["limits"]
+    assert limits["max_sequence_length"] == 8 and limits["id_ranges"] == {"token_ids": [0, 16]}
+    assert limits["max_tokens"] == 12 and limits["max_batch_size"] == 4
+    r = _ids(tokens, [[0, 15, 3, 4, 5, 6, 7, 8]])
+    assert r.status_code == 200, r.text
+    np.testing.assert_array_equal(r.json()["outputs"]["embedded"], TABLE[[[0, 15, 3, 4, 5, 6, 7, 8]]])
+
+
+@pytest.mark.parametrize("length", [9, 20000])
+def test_sequence_over_the_models_maximum_is_refused(tokens, length):
+    r = _ids(tokens, [[1] * length])
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["type"] == "sequence_too_long" and error["input"] == "token_ids"
+    assert f"length {length}" in error["message"] and "at most 8 (max_sequence_length" in error["message"]
+
+
+@pytest.mark.parametrize("bad", [-1, 16, 2**31 - 1])
+def test_ids_outside_the_vocabulary_are_refused(tokens, bad):
+    r = _ids(tokens, [[1, bad, 2]])
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["type"] == "id_out_of_range"
+    assert "outside [0, 16) (params.vocabulary_size" in error["message"] and str(bad) in error["message"]
+
+
+def test_batch_times_length_over_max_tokens_is_refused(tokens):
+    assert _ids(tokens, [[1] * 6] * 2).status_code == 200  # 12 tokens
+    r = _ids(tokens, [[1] * 7] * 2)  # 14 tokens
+    assert r.status_code == 422 and r.json()["error"]["type"] == "too_many_tokens", r.text
+    assert "at most 12 per request (max_tokens)" in r.json()["error"]["message"]
+
+
+def test_zoo_keras_model_gets_its_limits(tmp_path):
+    client = TestClient(dlzoo.to_app(dlzoo.build("llama-tiny")), raise_server_exceptions=False)
+    limits = client.get("/metadata").json()["limits"]
+    assert limits["max_sequence_length"] == 128 and limits["id_ranges"] == {"token_ids": [0, 512]}
+    mask = [[True] * 129]
+    r = client.post("/predict", json={"inputs": {"token_ids": [[1] * 129], "padding_mask": mask}})
+    assert r.status_code == 422 and r.json()["error"]["type"] == "sequence_too_long", r.text
+    r = client.post("/predict", json={"inputs": {"token_ids": [[1, 512]], "padding_mask": [[True, True]]}})
+    assert r.status_code == 422 and r.json()["error"]["type"] == "id_out_of_range", r.text

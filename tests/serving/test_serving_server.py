@@ -15,6 +15,8 @@ import dlzoo
 from dlzoo.export import examples
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serving_models import write_token_export  # noqa: E402
 
 
 def _free_port():
@@ -84,7 +86,8 @@ def test_metadata_health_openapi_and_no_keras(server):
     meta = httpx.get(server + "/metadata", timeout=30).json()
     assert meta["runtime"]["kind"] == "onnxruntime"
     assert meta["loaded_frameworks"] == []  # the server process has neither dlzoo's package nor Keras nor a backend
-    assert meta["limits"] == {"max_batch_size": 8, "max_body_bytes": 65536}
+    assert meta["limits"] == {"max_batch_size": 8, "max_body_bytes": 65536, "max_tokens": 4096,
+                              "max_sequence_length": None, "id_ranges": {}}
     assert [i["name"] for i in meta["signature"]["inputs"]] == ["latents", "timestep", "context"]
     assert meta["manifest"]["model"]["name"] == "example_two_input"
     assert httpx.get(server + "/health", timeout=30).json()["status"] == "ok"
@@ -121,3 +124,32 @@ def test_short_load_run_has_no_5xx(server):
     assert result["requests"] == 200 and result["server_errors_5xx"] == 0 and result["unexpected"] == 0
     assert result["status_histogram"]["200"] == 180
     assert set(result["by_kind"]) >= {"valid", "not_json", "missing_input", "wrong_shape", "wrong_dtype", "body_too_large"}
+
+
+@pytest.mark.slow
+def test_costly_requests_are_refused_and_server_memory_stays_flat(tmp_path):
+    """Over-long, 20,000-token, out-of-vocabulary and over-max-tokens requests: 422, and no memory growth (issue 17, item 1)."""
+    directory = write_token_export(str(tmp_path / "tokens"), vocabulary_size=16, max_sequence_length=8)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "load_test.py"), "--serve", directory, "--requests", "330",
+         "--concurrency", "8", "--malformed", "0.5", "--max-tokens", "64", "--json"],
+        capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONPATH=ROOT),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["target"]["limits"]["max_sequence_length"] == 8
+    for kind in ("sequence_too_long", "oversized_sequence", "id_out_of_range", "too_many_tokens"):
+        assert set(result["by_kind"][kind]) == {"422"}, (kind, result["by_kind"])
+    memory = result["server_memory"]
+    assert memory["after"]["rss_mib"] - memory["before"]["rss_mib"] < 100, memory
+
+
+def test_serve_help_documents_every_option(capsys):
+    from dlzoo.cli import main
+
+    assert main(["serve", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--log-level" in text and "uvicorn's log level" in text
+    assert "--max-tokens" in text and "--max-batch" in text and "Content-Length" in text
+    assert main(["serve", ROOT, "--max-tokens", "0"]) == 2
+    assert "--max-tokens must be >= 1. Received: --max-tokens 0." in capsys.readouterr().err
