@@ -12,6 +12,7 @@ import os
 
 import keras
 
+import dlzoo.lcm.losses  # noqa: F401  (a saved, compiled LCM names its loss: registered before loading)
 from dlzoo import configs
 from dlzoo.compat import legacy_files
 from dlzoo.extensions import check_conflicts, make_extension, transfer_weights

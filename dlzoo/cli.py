@@ -7,6 +7,7 @@ and a one-line message (the full traceback only with `--debug`).
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
 # sub-command -> (module, one-line help)

@@ -264,6 +264,17 @@ def describe(source, extensions=None, **params) -> Dict[str, Any]:
     }
 
 
+def output_names(source, extensions=None, **params) -> Optional[List[str]]:
+    """The names of a model's outputs when it has several (a dict), from its plan; `None` for one output.
+
+    An older-form assembler has no plan: `None` (its outputs are only known once built).
+    """
+    plan = plan_of(config_of(source, extensions=extensions, **params))
+    if plan is None or not isinstance(plan.outputs, dict):
+        return None
+    return sorted(plan.outputs)
+
+
 _MISSING = "<absent>"
 
 
@@ -308,4 +319,5 @@ __all__ = [
     "describe",
     "diff",
     "estimate_memory",
+    "output_names",
 ]

@@ -133,19 +133,22 @@ def resolve(source, extensions=None, **params) -> Dict[str, Any]:
     user = apply_aliases(configs.nest_overrides(params), schema)
     merged = merge_params(schema, config["params"], user)
     config["params"] = check_params(merged, schema, model=label, nullable=nullable)
-    missing = [name for name, default in schema.items() if default is None and config["params"].get(name) is None
-               and not is_plan_family(model) and _is_required(model, name)]
+    missing = [name for name in _required(model) if config["params"].get(name) is None]
     if missing:
         raise ValueError(f"The {label} needs the parameter(s) {', '.join(missing)}. Received: params={params!r}.")
     validate = MODELS.get(model).metadata.get("validate")
     if validate is not None:
         validate(**copy.deepcopy(config["params"]))
     config["resolved"] = True
+    plan_of(config)  # the family's own rules (those that span blocks) run here; no block is made
     return config
 
 
-def _is_required(model: str, name: str) -> bool:
-    return any(p.name == name and p.default is p.empty for p in signature_parameters(MODELS.get(model).obj))
+def _required(model: str) -> List[str]:
+    """Parameters without a default (only an older-form assembler can have them)."""
+    if is_plan_family(model):
+        return []
+    return [p.name for p in signature_parameters(MODELS.get(model).obj) if p.default is p.empty]
 
 
 def _apply_config(extension, name, config, model, schema, label, nullable):

@@ -35,10 +35,12 @@ def test_list(capsys):
     lines = out.strip().splitlines()
     assert len(lines) == len(dlzoo.list_models())
     llama = [line for line in lines if line.startswith("llama-3-8b ")][0]
-    assert "llama" in llama and "8.03B" in llama
+    assert "llama" in llama and "arxiv.org/abs/2407.21783" in llama  # the family and the paper, from the config
     code, out, _ = run_cli(capsys, "list", "llama-*", "--names")
     assert out.split() == ["llama-2-7b", "llama-3-8b", "llama-tiny"]
-    code, out, _ = run_cli(capsys, "list", "bert", "--json")
+    code, out, _ = run_cli(capsys, "list", "llama-3*", "--count")
+    assert "8.03B" in out
+    code, out, _ = run_cli(capsys, "list", "bert", "--json", "--count")
     rows = json.loads(out)
     assert {r["name"] for r in rows} == {"bert-base", "bert-large", "bert-tiny"}
     assert {r["name"]: r["parameters"] for r in rows}["bert-base"] == 109482240

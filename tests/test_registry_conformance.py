@@ -79,7 +79,7 @@ class TestEveryBlock:
 @pytest.mark.parametrize("entry", NATIVE, ids=[e.name for e in NATIVE])
 def test_keras_layer_counts_match_a_built_layer(entry):
     """The closed-form count recorded for a Keras layer equals the built layer's own count."""
-    example = entry.metadata["example"]
+    example = entry.example
     shapes = example["inputs"]
     layer = entry.obj(**example.get("init_kwargs", {}))
     counted = entry.metadata["count_params"](layer, shapes)

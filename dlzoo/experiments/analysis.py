@@ -92,7 +92,7 @@ def flops_per_example(model, x) -> Dict[str, Any]:
 def analyze(model, model_config: Dict[str, Any], x, batch_size: int = 32, optimizer: Any = "adamw") -> Dict[str, Any]:
     """Parameters (total, trainable, per block), memory estimate and FLOPs per example of a built model."""
     import dlzoo
-    from dlzoo.builder import OPTIMIZER_SLOTS
+    from dlzoo.inspection import OPTIMIZER_SLOTS
 
     name = optimizer if isinstance(optimizer, str) else (optimizer or {}).get("name", "adamw")
     name = name.lower() if isinstance(name, str) else "adamw"

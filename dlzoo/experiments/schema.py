@@ -284,18 +284,14 @@ class _Schema:
 
     def model_schemas(self) -> List[Dict[str, Any]]:
         if self._schemas is None:
-            from dlzoo import builder
+            from dlzoo import resolution  # imports Keras: only when a file's params need the model's schema
 
             self._schemas = []
             for name in self.model_names:
                 try:
-                    raw = builder._load_source(name)
-                    self._schemas.append(builder.resolve(raw)["params"])
+                    self._schemas.append(resolution.resolve(name)["params"])
                 except Exception:
-                    try:
-                        self._schemas.append(builder.assembler_schema(name))
-                    except Exception:
-                        pass
+                    pass
         return self._schemas
 
     def list_typed(self, path, parent=None) -> bool:
@@ -571,7 +567,7 @@ _MODEL_CACHE: Dict[str, Any] = {}
 
 
 def _model_problems(model: Dict[str, Any], file: str) -> Tuple[List[Problem], Optional[Dict[str, Any]]]:
-    from dlzoo import builder
+    from dlzoo import inspection, resolution  # imports Keras: only to check a run's model
 
     key = E.canonical_json(model)
     if key in _MODEL_CACHE:
@@ -584,8 +580,8 @@ def _model_problems(model: Dict[str, Any], file: str) -> Tuple[List[Problem], Op
         problems.append(Problem(file, "model.params", params, "must be a mapping of parameter names to values."))
         params = {}
     try:
-        resolved = builder.resolve(name, extensions=model.get("extensions") or None, **params)
-        builder.count_params(resolved)  # instantiates every block unbuilt: their own checks run
+        resolved = resolution.resolve(name, extensions=model.get("extensions") or None, **params)
+        inspection.count_params(resolved)  # instantiates every block unbuilt: their own checks run
     except Exception as exc:
         resolved = None
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -596,16 +592,10 @@ def _model_problems(model: Dict[str, Any], file: str) -> Tuple[List[Problem], Op
 
 
 def output_names(resolved_model: Dict[str, Any]) -> Optional[List[str]]:
-    """Output names of a model (built once, under the current backend); `None` if too large to build."""
-    from dlzoo import builder
+    """Output names of a model with several (dict) outputs, from its plan (nothing is built); else `None`."""
+    from dlzoo import inspection
 
-    if builder.count_params(resolved_model) > 50_000_000:
-        return None
-    model = builder.build_resolved(resolved_model)
-    outputs = model.output
-    if isinstance(outputs, dict):
-        return list(outputs)
-    return None if not isinstance(outputs, (list, tuple)) else [t.name for t in outputs]
+    return inspection.output_names(resolved_model)
 
 
 def run_problems(config: Dict[str, Any], file: str, unknown_ok: bool = False, check_data: bool = True) -> List[Problem]:

@@ -80,7 +80,7 @@ def test_quickstart_base_lcm_end_to_end(tmp_path):
     assert all(f["max_abs_diff"] <= 1e-4 for f in exported["formats"].values())
     assert os.path.exists(os.path.join(exported["directory"], "model.onnx"))
     # The output directory is a servable text pipeline: documents in, retrieved bank sentences out.
-    from dlzoo.models.lcm import LCMPipeline
+    from dlzoo.lcm import LCMPipeline
 
     pipe = LCMPipeline.from_directory(summary["files"]["model"])
     bank = set(json.loads(open(summary["files"]["bank"]).read()))

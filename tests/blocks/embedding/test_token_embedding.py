@@ -1,7 +1,7 @@
 import numpy as np
 from keras import ops
 
-from dlzoo.models import TokenEmbedding
+from dlzoo.blocks import TokenEmbedding
 from dlzoo.testing import TestCase
 
 

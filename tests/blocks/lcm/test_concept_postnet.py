@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from dlzoo.models.lcm import ConceptPostNet
+from dlzoo.blocks.lcm import ConceptPostNet
 from dlzoo.testing import TestCase
 
 

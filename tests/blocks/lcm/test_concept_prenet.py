@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from dlzoo.models.lcm import ConceptPreNet
+from dlzoo.blocks.lcm import ConceptPreNet
 from dlzoo.testing import TestCase
 
 

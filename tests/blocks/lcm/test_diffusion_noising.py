@@ -5,7 +5,7 @@ import numpy as np
 import keras
 
 from dlzoo.diffusion import DDIMScheduler
-from dlzoo.models.lcm import DiffusionNoising
+from dlzoo.blocks.lcm import DiffusionNoising
 from dlzoo.testing import TestCase
 
 

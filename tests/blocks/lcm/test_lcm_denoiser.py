@@ -4,7 +4,7 @@ import numpy as np
 
 import keras
 
-from dlzoo.models.lcm import LCMDenoiser, prepend_zero_key
+from dlzoo.blocks.lcm import LCMDenoiser, prepend_zero_key
 from dlzoo.testing import TestCase
 
 SMALL = {"hidden_dim": 16, "num_layers": 2, "num_heads": 2, "intermediate_dim": 32, "timestep_frequency_dim": 8}

@@ -1,6 +1,6 @@
 import numpy as np
 
-from dlzoo.models import FirstTokenPooler
+from dlzoo.blocks import FirstTokenPooler
 from dlzoo.testing import TestCase
 
 

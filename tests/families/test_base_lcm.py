@@ -9,7 +9,7 @@ import pytest
 import keras
 
 import dlzoo
-from dlzoo.models.lcm import NextConceptMSE
+from dlzoo.lcm import NextConceptMSE
 from dlzoo.testing import TestCase
 
 
@@ -46,7 +46,9 @@ class BaseLCMCountTest(TestCase):
         # f = 256 * ceil(floor(8192 * 2/3) / 256) = 5632 whatever the width.
         self.assertEqual(dlzoo.count_params("lcm-base", num_layers=4, model_dim=512), base_lcm_closed_form(1024, 512, 5632, 4))
         self.assertEqual(dlzoo.count_params("lcm-base", num_layers=4, hidden_dim=512), base_lcm_closed_form(1024, 512, 5632, 4))
-        self.assertEqual(dlzoo.count_params("lcm-base", sonar_embed_dim=384, num_layers=1), base_lcm_closed_form(384, 2048, 5632, 1))
+        self.assertEqual(dlzoo.count_params("lcm-base", embedding_dim=384, num_layers=1), base_lcm_closed_form(384, 2048, 5632, 1))
+        with self.assertRaisesNamed(ValueError, "'sonar_embed_dim'", "renamed", "`embedding_dim`"):
+            dlzoo.count_params("lcm-base", sonar_embed_dim=384)
         self.assertEqual(
             dlzoo.count_params("lcm-base", num_layers=2, **{"feedforward.intermediate_dim": 16384}),
             base_lcm_closed_form(1024, 2048, 11008, 2),
@@ -63,8 +65,10 @@ class BaseLCMCountTest(TestCase):
             dlzoo.count_params("lcm-base", position="alibi")
         with self.assertRaisesNamed(ValueError, "attention.num_heads", "hidden_dim"):
             dlzoo.count_params("lcm-base", hidden_dim=100)
-        with self.assertRaisesNamed(ValueError, "feedforward.width_factor"):
-            dlzoo.count_params("lcm-base", **{"feedforward.type": "mlp"})
+        # A ReLU MLP takes no GLU width rounding: switching the type drops it, setting it is an error.
+        self.assertNotIn("width_factor", dlzoo.builder.resolve("lcm-base", **{"feedforward.type": "mlp"})["params"]["feedforward"])
+        with self.assertRaisesNamed(ValueError, "feedforward.width_factor", "'mlp'"):
+            dlzoo.count_params("lcm-base", feedforward={"type": "mlp", "width_factor": 0.5})
         with self.assertRaisesNamed(ValueError, "num_layer"):
             dlzoo.count_params("lcm-base", num_layer=2)
 

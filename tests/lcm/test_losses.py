@@ -6,7 +6,7 @@ import numpy as np
 
 import keras
 
-from dlzoo.models.lcm import DiffusionMSE, NextConceptMSE
+from dlzoo.lcm import DiffusionMSE, NextConceptMSE
 from dlzoo.testing import TestCase
 
 

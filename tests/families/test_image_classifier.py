@@ -59,7 +59,7 @@ def test_invalid_parameters_are_named():
     with pytest.raises(ValueError, match="image_shape"):
         builder.resolve("image-mlp-tiny", image_shape=[8, 8])
     with pytest.raises(ValueError, match="norm.type"):
-        builder.resolve("image-mlp-tiny", norm={"type": "batch_norm"})
+        builder.resolve("image-mlp-tiny", norm={"type": "batch_nrom"})
 
 
 def test_memory_estimate_and_blocks():

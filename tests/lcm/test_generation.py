@@ -12,8 +12,8 @@ import keras
 
 import dlzoo
 from dlzoo.concepts import EmbeddingNormalizer
-from dlzoo.models.lcm import generate, predict_next_concepts
-from dlzoo.models.lcm.generation import model_family
+from dlzoo.lcm import generate, predict_next_concepts
+from dlzoo.lcm.generation import model_family
 from dlzoo.testing import TestCase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -137,7 +137,7 @@ _PARITY_SCRIPT = r"""
 import json, sys, numpy as np, dlzoo
 sys.path.insert(0, {here!r})
 from test_generation import _set_weights, _prompt
-from dlzoo.models.lcm import generate
+from dlzoo.lcm import generate
 out = {{}}
 for name, scale in (("lcm-base-tiny", 0.2), ("lcm-two-tower-tiny", 0.1)):
     model = dlzoo.build(name)

@@ -6,7 +6,7 @@ import numpy as np
 
 import dlzoo
 from dlzoo.concepts import EmbeddingNormalizer, RetrievalDecoder
-from dlzoo.models.lcm import LCMPipeline
+from dlzoo.lcm import LCMPipeline
 from dlzoo.testing import TestCase
 
 

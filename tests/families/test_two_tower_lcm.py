@@ -9,7 +9,7 @@ import pytest
 import keras
 
 import dlzoo
-from dlzoo.models.lcm import DiffusionMSE
+from dlzoo.lcm import DiffusionMSE
 from dlzoo.testing import TestCase
 
 
