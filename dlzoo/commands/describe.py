@@ -38,7 +38,7 @@ def run(args):
     if args.json:
         print_json(info)
         return 0
-    print(f"{info['name']}  (assembler: {info['model']}; {info['model_paper'] or 'no paper'})")
+    print(f"{info['name']}  (family: {info['model']}; {info['model_paper'] or 'no paper'})")
     if info.get("description"):
         print(f"  {info['description']}")
     if info.get("reference"):
@@ -48,7 +48,11 @@ def run(args):
     for key, value in configs.flatten(info["params"]).items():
         print(f"  {key} = {json.dumps(value)}")
     print("extensions: " + (", ".join(e["name"] for e in info["extensions"]) or "none"))
-    print("blocks:")
+    if info.get("block_params"):
+        print("plan (block: parameters):")
+        for name, count in info["block_params"].items():
+            print(f"  {name:<28} {count:,}")
+    print("blocks used:")
     for block in info["blocks"]:
         print(f"  {block['name']:<28} {block['paper'] or ''}")
     mem = info["memory"]
