@@ -21,7 +21,7 @@ from dlzoo.resolution import resolve
 from dlzoo.zoo_model import ZooModel, _graph_of, build_resolved
 
 
-def build(source, extensions=None, **params) -> ZooModel:
+def build(source, extensions=None, check_memory=True, **params) -> ZooModel:
     """Build a named model: `dlzoo.build("gpt-tiny", num_layers=4)`.
 
     Args:
@@ -32,6 +32,10 @@ def build(source, extensions=None, **params) -> ZooModel:
             defaults).
         extensions: list of extension names or `{"name": ..., **kwargs}`
             mappings, applied after those of the config.
+        check_memory: bool. Refuse, before allocating anything, a model whose
+            weights cannot fit in the available memory (a `MemoryError`
+            stating the estimate and the memory available). Defaults to `True`;
+            `DLZOO_SKIP_MEMORY_CHECK=1` also switches it off.
         **params: parameter overrides. Nested parameters by dotted name
             (`**{"attention.num_key_value_heads": 2}`), double underscore
             (`attention__num_key_value_heads=2`) or a partial dict
@@ -44,9 +48,10 @@ def build(source, extensions=None, **params) -> ZooModel:
         ValueError: unknown model, parameter or extension (with the closest
             names), a value out of range, or an invalid combination.
         TypeError: a parameter of the wrong type.
+        MemoryError: the weights would not fit in the available memory.
     """
     config = resolve(source, extensions=extensions, **params)
-    model = build_resolved(config)
+    model = build_resolved(config, check_memory=check_memory)
     if isinstance(source, (str, os.PathLike)) and configs.is_preset_dir(source):
         weights = os.path.join(os.fspath(source), configs.PRESET_WEIGHTS_FILE)
         if os.path.exists(weights):

@@ -86,7 +86,7 @@ def main(argv=None):
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)
-    except (UsageError, ValueError, TypeError, FileNotFoundError, KeyError) as exc:
+    except (UsageError, ValueError, TypeError, FileNotFoundError, KeyError, MemoryError) as exc:
         if args.debug:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

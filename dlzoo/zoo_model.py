@@ -12,7 +12,7 @@ import os
 import keras
 
 import dlzoo
-from dlzoo import configs
+from dlzoo import configs, memory_guard
 from dlzoo.construction import count_plan, make_layers, wire
 from dlzoo.extensions import make_extension
 from dlzoo.resolution import plan_of, resolve
@@ -129,11 +129,13 @@ def _feature_info(plan):
     return found
 
 
-def build_resolved(config) -> ZooModel:
+def build_resolved(config, check_memory: bool = True) -> ZooModel:
     """Build a resolved config: make its plan's blocks, wire them, apply the extensions' model transforms.
 
     Args:
         config: dict. A config returned by `dlzoo.resolution.resolve`.
+        check_memory: bool. Refuse (`MemoryError`) before allocating when the
+            weights cannot fit in the available memory (`dlzoo.memory_guard`).
     """
     plan = plan_of(config)
     if plan is None:  # an assembler of the older form builds its own graph
@@ -142,7 +144,8 @@ def build_resolved(config) -> ZooModel:
         feature_info = []
     else:
         layers = make_layers(plan)
-        count_plan(plan, layers)  # shape-dependent checks of every block, before any weight exists
+        counts = count_plan(plan, layers)  # shape-dependent checks of every block, before any weight exists
+        memory_guard.check_fits(config["name"], sum(counts.values()), keras.config.dtype_policy().name, check_memory)
         inputs, outputs = wire(plan, layers)
         feature_info = _feature_info(plan)
     for name, kwargs in configs.normalize_extensions(config.get("extensions")):

@@ -125,5 +125,5 @@ def two_tower_lcm(p):
         seed=p["noise_seed"],
         **denoiser,
     )(noisy, timesteps=timesteps, context=context, context_padding_mask=padding_mask)
-    plan.set_outputs(denoised)
+    plan.set_outputs(denoised, name="denoised")
     return plan
