@@ -7,7 +7,6 @@ memory (`activation_elements`), or wired into a functional graph
 (`wire`); a model is never made twice.
 """
 
-import inspect
 import math
 from typing import Any, Dict, Optional
 
@@ -15,7 +14,7 @@ import keras
 
 import dlzoo.blocks  # noqa: F401  (registers the built-in blocks)
 from dlzoo.plan import Plan, Tensor, map_tensors
-from dlzoo.registry import BLOCKS, make_block
+from dlzoo.registry import BLOCKS, accepted_keywords, make_block
 
 
 def make_layers(plan: Plan) -> Dict[str, Any]:
@@ -39,10 +38,7 @@ def make_layers(plan: Plan) -> Dict[str, Any]:
 # ----------------------------------------------------------------- shapes
 def _accepted(method, names):
     """The keyword names `method` accepts among `names` (all of them if it takes **kwargs)."""
-    parameters = inspect.signature(method).parameters
-    if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
-        return set(names)
-    return {n for n in names if n in parameters}
+    return set(accepted_keywords(method, names))
 
 
 def _call_shapes(call, shape_of):

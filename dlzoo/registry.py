@@ -342,6 +342,23 @@ def signature_parameters(fn) -> List[inspect.Parameter]:
     return [p for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
 
 
+def accepts_any_keyword(fn) -> bool:
+    """Whether a function (or a class's `__init__`) takes `**kwargs`."""
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    try:
+        return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(target).parameters.values())
+    except (TypeError, ValueError):
+        return True
+
+
+def accepted_keywords(fn, names) -> List[str]:
+    """The `names` a function (or method) takes as keyword arguments; all of them if it takes `**kwargs`."""
+    if accepts_any_keyword(fn):
+        return list(names)
+    taken = {p.name for p in signature_parameters(fn)}
+    return [n for n in names if n in taken]
+
+
 def init_arguments(cls) -> Dict[str, Any]:
     """`__init__` arguments of a class (without self/**kwargs) and their defaults (`None` if required)."""
     return {p.name: (None if p.default is p.empty else p.default) for p in signature_parameters(cls)}

@@ -3,7 +3,7 @@
 import inspect
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from dlzoo.registry import EXTENSIONS, did_you_mean, init_arguments
+from dlzoo.registry import EXTENSIONS, accepts_any_keyword, did_you_mean, init_arguments, signature_parameters
 
 
 class Extension:
@@ -105,22 +105,15 @@ class FunctionExtension(Extension):
         return f"FunctionExtension({getattr(self.fn, '__name__', self.fn)!r}, {self.kwargs!r})"
 
 
+def _arguments(obj):
+    """An extension's own parameters: a class's `__init__` ones, or a function's after its config argument."""
+    params = signature_parameters(obj)
+    return params if inspect.isclass(obj) else params[1:]
+
+
 def extension_arguments(name: str) -> Dict[str, Any]:
     """Arguments of a registered extension with their defaults."""
-    obj = EXTENSIONS.get(name).obj
-    if inspect.isclass(obj):
-        return init_arguments(obj)
-    args = {}
-    for i, p in enumerate(inspect.signature(obj).parameters.values()):
-        if i == 0 or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
-            continue  # the config argument
-        args[p.name] = None if p.default is p.empty else p.default
-    return args
-
-
-def _accepts_any_kwargs(obj) -> bool:
-    target = obj.__init__ if inspect.isclass(obj) else obj
-    return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(target).parameters.values())
+    return {p.name: (None if p.default is p.empty else p.default) for p in _arguments(EXTENSIONS.get(name).obj)}
 
 
 def make_extension(name: str, kwargs: Optional[Mapping[str, Any]] = None) -> Extension:
@@ -129,18 +122,14 @@ def make_extension(name: str, kwargs: Optional[Mapping[str, Any]] = None) -> Ext
     kwargs = dict(kwargs or {})
     obj = entry.obj
     valid = extension_arguments(name)
-    if not _accepts_any_kwargs(obj):
+    if not accepts_any_keyword(obj):
         for key in kwargs:
             if key not in valid:
                 raise ValueError(
                     f"Unknown argument {key!r} for extension {name!r}.{did_you_mean(key, valid)} "
                     f"Received: {key}={kwargs[key]!r}. Valid arguments: {', '.join(valid) or '(none)'}."
                 )
-    missing = [
-        k
-        for k, p in _required_parameters(obj).items()
-        if k not in kwargs
-    ]
+    missing = [p.name for p in _arguments(obj) if p.default is p.empty and p.name not in kwargs]
     if missing:
         raise ValueError(
             f"Extension {name!r} needs the argument(s) {', '.join(missing)}. Received: {kwargs!r}."
@@ -156,17 +145,6 @@ def make_extension(name: str, kwargs: Optional[Mapping[str, Any]] = None) -> Ext
         instance = FunctionExtension(obj, **kwargs)
     instance.registered_name = name
     return instance
-
-
-def _required_parameters(obj) -> Dict[str, Any]:
-    target = obj.__init__ if inspect.isclass(obj) else obj
-    params = list(inspect.signature(target).parameters.values())
-    params = params[1:]  # self, or the config argument of a function
-    return {
-        p.name: p
-        for p in params
-        if p.default is p.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-    }
 
 
 def check_conflicts(names: Sequence[str]) -> None:

@@ -175,9 +175,8 @@ class TransformerLayer(keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.intermediate_dim = check_positive_int("intermediate_dim", intermediate_dim)
+        # `num_key_value_heads` dividing `num_heads`: checked by the attention block made below.
         self.num_key_value_heads = check_positive_int("num_key_value_heads", num_key_value_heads, allow_none=True)
-        if self.num_key_value_heads is not None:
-            check_divides("num_key_value_heads", self.num_key_value_heads, "num_heads", self.num_heads)
         self.head_dim = check_positive_int("head_dim", head_dim, allow_none=True)
         self.norm = check_block_role("norm", norm, "normalization")
         self.norm_epsilon = check_float("norm_epsilon", norm_epsilon, min_value=0.0)
