@@ -13,6 +13,8 @@ from dlzoo.blocks.feedforward import *  # noqa: F401,F403
 from dlzoo.blocks.residual import *  # noqa: F401,F403
 from dlzoo.blocks.stacks import *  # noqa: F401,F403
 from dlzoo.blocks.vision import *  # noqa: F401,F403
+from dlzoo.blocks.convolution import *  # noqa: F401,F403
+from dlzoo.blocks.diffusion import *  # noqa: F401,F403
 from dlzoo.blocks.embedding import *  # noqa: F401,F403
 from dlzoo.blocks.pooling import *  # noqa: F401,F403
 from dlzoo.blocks.lcm import *  # noqa: F401,F403

@@ -1,0 +1,3 @@
+"""Blocks of diffusion models over images: patchify/unpatchify, label embedding, the DiT output layer."""
+
+__all__ = []
