@@ -10,6 +10,8 @@ import importlib
 import importlib.util
 import sys
 
+from dlzoo import __version__
+
 # sub-command -> (module, one-line help)
 COMMANDS = {
     "list": ("dlzoo.commands.list_models", "list named models (optionally matching a pattern)"),
@@ -76,8 +78,6 @@ def main(argv=None):
     except SystemExit as exc:  # --help (0) or a usage error (2, one line already printed)
         return exc.code if isinstance(exc.code, int) else 2
     if args.version:
-        from dlzoo import __version__
-
         print(__version__)
         return 0
     if not args.command:

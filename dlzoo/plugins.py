@@ -39,6 +39,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Dict, List
 
+from dlzoo import configs
+
 ENTRY_POINT_GROUP = "dlzoo.plugins"
 
 #: Entry-point name -> the loaded object, for plugins that loaded.
@@ -78,8 +80,6 @@ def load_plugins(force: bool = False) -> Dict[str, Any]:
     _DONE = True
     if os.environ.get("DLZOO_DISABLE_PLUGINS", "").strip() not in ("", "0"):
         return dict(loaded)
-    from dlzoo import configs
-
     for ep in _entry_points():
         if ep.name in loaded and not force:
             continue

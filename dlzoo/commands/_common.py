@@ -31,7 +31,7 @@ def add_json_argument(parser):
 
 
 def parse_overrides(items):
-    from dlzoo import configs
+    from dlzoo import configs  # lazy: keeps the CLI fast (yaml)
 
     try:
         return configs.parse_overrides(items or [])
@@ -41,7 +41,7 @@ def parse_overrides(items):
 
 def parse_extensions(items):
     """`["lora:rank=8,alpha=16", "freeze"]` -> `[{"name": "lora", "rank": 8, "alpha": 16}, "freeze"]`."""
-    from dlzoo import configs
+    from dlzoo import configs  # lazy: keeps the CLI fast (yaml)
 
     result = []
     for item in items or []:

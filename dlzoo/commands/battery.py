@@ -5,6 +5,8 @@ script again resumes an interrupted run or skips a finished one, which suits
 time-limited cluster jobs.
 """
 
+import sys
+
 
 def add_arguments(parser):
     parser.add_argument("file", metavar="FILE", help="composition file")
@@ -30,10 +32,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    import sys
-
-    from dlzoo.experiments import ExperimentError
-    from dlzoo.experiments.battery import write_battery
+    from dlzoo.experiments import ExperimentError  # lazy: keeps the CLI fast (numpy)
+    from dlzoo.experiments.battery import write_battery  # lazy: keeps the CLI fast (numpy)
 
     try:
         result = write_battery(

@@ -1,5 +1,8 @@
 """`dlzoo compare RUN_A RUN_B ...`: config diff, metric diff and overlaid learning curves of runs."""
 
+from dlzoo.cli import UsageError
+from dlzoo.commands._common import print_json
+
 
 def add_arguments(parser):
     parser.add_argument("runs", metavar="RUN_DIR", nargs="+", help="two or more run directories")
@@ -9,15 +12,12 @@ def add_arguments(parser):
 
 
 def run(args):
-    from dlzoo.cli import UsageError
-    from dlzoo.experiments.compare import compare_runs, render_markdown
+    from dlzoo.experiments.compare import compare_runs, render_markdown  # lazy: keeps the CLI fast (numpy)
 
     if len(args.runs) < 2:
         raise UsageError(f"compare needs at least two run directories. Received: {args.runs}.")
     result = compare_runs(args.runs, out=args.out)
     if args.json:
-        from dlzoo.commands._common import print_json
-
         print_json(result)
         return 0
     print(render_markdown(result), end="")

@@ -11,7 +11,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from dlzoo import inspection
+    from dlzoo import inspection  # lazy: keeps the CLI free of Keras
 
     params = parse_overrides(args.overrides)
     extensions = parse_extensions(args.extensions)

@@ -23,7 +23,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from dlzoo import configs, inspection
+    from dlzoo import configs  # lazy: keeps the CLI fast (yaml)
+    from dlzoo import inspection  # lazy: keeps the CLI free of Keras
 
     params = parse_overrides(args.overrides)
     extensions = parse_extensions(args.extensions)

@@ -16,7 +16,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from dlzoo import inspection
+    from dlzoo import inspection  # lazy: keeps the CLI free of Keras
 
     result = inspection.diff(args.a, args.b)
     if args.json:

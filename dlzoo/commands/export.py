@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+from dlzoo.cli import UsageError
+
 
 def add_arguments(parser):
     parser.add_argument("path", metavar="PATH", help="a .keras file, a preset directory or a zoo model name")
@@ -49,9 +51,7 @@ def _argv(args):
 
 
 def run(args):
-    from dlzoo.cli import UsageError
-
-    import keras
+    import keras  # lazy: keeps the CLI free of Keras
 
     if args.backend and args.backend != keras.backend.backend():
         # Keras cannot switch backends in one process: run the same command under the asked backend.
@@ -80,7 +80,7 @@ def run(args):
     if os.path.isdir(out) and os.listdir(out) and not args.overwrite:  # the API would advise overwrite=True
         raise UsageError(f"The export directory {out!r} exists and is not empty; pass --overwrite to replace it.")
 
-    from dlzoo.export import DEFAULT_TOLERANCE, ExportError, export
+    from dlzoo.export import DEFAULT_TOLERANCE, ExportError, export  # lazy: keeps the CLI fast (numpy)
 
     try:
         result = export(

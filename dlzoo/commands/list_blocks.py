@@ -1,5 +1,6 @@
 """`dlzoo blocks [PATTERN]`: the registered blocks with their role and paper."""
 
+from dlzoo import registry
 from dlzoo.commands._common import add_json_argument, print_json
 
 
@@ -9,7 +10,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from dlzoo import catalog, registry  # catalog registers the built-in and plugin blocks
+    from dlzoo import catalog  # lazy: keeps the CLI free of Keras (it registers the built-in and plugin blocks)
 
     entries = [registry.BLOCKS.get(n) for n in catalog.list_blocks(args.pattern)]
     rows = [{"name": e.name, "category": e.category, "paper": e.paper,

@@ -13,7 +13,7 @@ def add_arguments(parser):
 
 
 def _row(name):
-    from dlzoo import configs
+    from dlzoo import configs  # lazy: keeps the CLI fast (yaml)
 
     try:
         raw = configs.load_raw(name)
@@ -24,7 +24,7 @@ def _row(name):
 
 
 def run(args):
-    from dlzoo import configs, plugins
+    from dlzoo import configs, plugins  # lazy: keeps the CLI fast (yaml, importlib.metadata)
 
     plugins.load_plugins()
     names = configs.list_models(args.pattern)
@@ -34,7 +34,7 @@ def run(args):
         return 0
     rows = [_row(name) for name in names]
     if args.count:
-        from dlzoo import inspection  # imports Keras and the blocks
+        from dlzoo import inspection  # lazy: keeps the CLI free of Keras (it imports Keras and the blocks)
 
         for row in rows:
             try:

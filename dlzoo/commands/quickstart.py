@@ -22,6 +22,8 @@ import os
 import sys
 import time
 
+import dlzoo
+
 BACKENDS = ("tensorflow", "torch", "jax")
 MODELS = ("lcm-base", "lcm-two-tower")
 REEXEC_FLAG = "DLZOO_QUICKSTART_REEXEC"
@@ -99,7 +101,7 @@ def _argv_from(args):
 
 def _current_backend():
     if "keras" in sys.modules:
-        import keras
+        import keras  # lazy: keeps the CLI free of Keras
 
         return keras.backend.backend()
     return os.environ.get("KERAS_BACKEND", "tensorflow")
@@ -160,14 +162,13 @@ def run(args):
     _maybe_reexec(args)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     log = _Log()
-    import numpy as np
+    import numpy as np  # lazy: keeps the CLI fast (numpy)
 
-    import keras
+    import keras  # lazy: keeps the CLI free of Keras (the backend is chosen first)
 
-    import dlzoo
-    from dlzoo import concepts
-    from dlzoo.configs import parse_overrides
-    from dlzoo import lcm
+    from dlzoo import concepts  # lazy: keeps the CLI free of Keras
+    from dlzoo import lcm  # lazy: keeps the CLI free of Keras
+    from dlzoo.configs import parse_overrides  # lazy: keeps the CLI fast (yaml)
 
     backend = keras.backend.backend()
     if backend == "torch":
@@ -365,7 +366,7 @@ def time_budget_callback(seconds, log):
 
     (Built here, not at import: this module must not import Keras before the backend is chosen.)
     """
-    import keras
+    import keras  # lazy: keeps the CLI free of Keras
 
     class TimeBudget(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -382,7 +383,7 @@ def time_budget_callback(seconds, log):
 
 def _torch_threads(threads, log):
     """Torch's OpenMP threads spin while they wait: on a busy small machine one thread is far faster."""
-    import torch
+    import torch  # lazy: backend (torch)
 
     if threads is None:
         cores = os.cpu_count() or 1
@@ -421,10 +422,10 @@ def evaluate(model, vectors, texts, normalizer, max_length, seed, inference_step
     standardized cosine: the direction shared by all sentences would otherwise
     pull every averaged prediction toward the same few "hub" sentences).
     """
-    import numpy as np
+    import numpy as np  # lazy: keeps the CLI fast (numpy)
 
-    from dlzoo import concepts
-    from dlzoo import lcm
+    from dlzoo import concepts  # lazy: keeps the CLI free of Keras
+    from dlzoo import lcm  # lazy: keeps the CLI free of Keras
 
     chunks, chunk_texts = [], []
     for v, t in zip(vectors, texts):

@@ -6,6 +6,8 @@ parameter count, FLOPs, training time, backend), the best run per metric,
 learning curves and the model analysis.
 """
 
+from dlzoo.commands._common import print_json
+
 
 def add_arguments(parser):
     parser.add_argument("runs_dir", metavar="RUNS_DIR", help="an experiment's runs directory (or one run)")
@@ -14,12 +16,10 @@ def add_arguments(parser):
 
 
 def run(args):
-    from dlzoo.experiments.report import write_report
+    from dlzoo.experiments.report import write_report  # lazy: keeps the CLI fast (numpy)
 
     result = write_report(args.runs_dir, out=args.out)
     if args.json:
-        from dlzoo.commands._common import print_json
-
         print_json(result)
         return 0
     print(f"report of {result['runs']} run(s) ({result['finished']} finished):")

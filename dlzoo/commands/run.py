@@ -11,6 +11,7 @@ are imported only with `--plugins NAME` or `--trust-plugins`, and never for
 `--list`. See `guides/experiments.md`.
 """
 
+import os
 import sys
 
 
@@ -39,12 +40,12 @@ def add_arguments(parser):
 
 
 def run(args):
-    from dlzoo.experiments import ExperimentError
-    from dlzoo.experiments.locking import RunLocked
-    from dlzoo.experiments.runner import RunFailed
+    from dlzoo.experiments import ExperimentError  # lazy: keeps the CLI fast (numpy)
+    from dlzoo.experiments.locking import RunLocked  # lazy: keeps the CLI fast (numpy)
+    from dlzoo.experiments.runner import RunFailed  # lazy: keeps the CLI fast (numpy)
 
     if args.components:
-        from dlzoo.experiments.components import list_components
+        from dlzoo.experiments.components import list_components  # lazy: keeps the CLI fast (numpy)
 
         for kind, names in list_components().items():
             print(f"{kind}: {', '.join(names)}")
@@ -52,7 +53,7 @@ def run(args):
     try:
         if args.list_runs:
             return _list(args)
-        from dlzoo.experiments import runner
+        from dlzoo.experiments import runner  # lazy: keeps the CLI fast (numpy)
 
         runner.run_experiment(
             args.file,
@@ -79,10 +80,8 @@ def run(args):
 
 
 def _list(args):
-    import os
-
-    from dlzoo.experiments import load_experiment
-    from dlzoo.experiments.runner import run_status
+    from dlzoo.experiments import load_experiment  # lazy: keeps the CLI fast (numpy)
+    from dlzoo.experiments.runner import run_status  # lazy: keeps the CLI fast (numpy)
 
     experiment = load_experiment(args.file, overrides=args.overrides, plugins=args.plugins, output_dir=args.out,
                                  import_plugins=False, check_data=False,

@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 
+from dlzoo.cli import UsageError
+
 RUNTIMES = ("onnxruntime", "saved_model")
 KERAS_BACKENDS = ("tensorflow", "torch", "jax")
 
@@ -50,8 +52,6 @@ def _target_kind(path):
 
 
 def run(args):
-    from dlzoo.cli import UsageError
-
     path = os.path.abspath(args.path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Nothing to serve at {args.path!r}: no such file or directory.")
@@ -83,7 +83,7 @@ def run(args):
     env = dict(os.environ, DLZOO_SERVE_CONFIG=json.dumps(config))
     if kind == "keras" and args.backend:
         env["KERAS_BACKEND"] = args.backend
-    import dlzoo.serving
+    import dlzoo.serving  # lazy: keeps the CLI fast (numpy)
 
     boot = os.path.join(os.path.dirname(os.path.abspath(dlzoo.serving.__file__)), "_boot.py")
     root = os.path.dirname(os.path.dirname(os.path.dirname(boot)))  # the folder holding the `dlzoo` package

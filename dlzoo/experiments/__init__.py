@@ -23,6 +23,7 @@ from dlzoo.experiments.schema import (
     load_experiment,
 )
 from dlzoo.experiments.datasets import Data
+from dlzoo.experiments import runner
 
 __all__ = [
     "DEFAULTS",
@@ -38,6 +39,4 @@ __all__ = [
 
 def run_experiment(source, overrides=(), **kwargs):
     """Load a composition file and run every run (see `dlzoo.experiments.runner.run_experiment`)."""
-    from dlzoo.experiments import runner
-
     return runner.run_experiment(source, overrides=overrides, **kwargs)

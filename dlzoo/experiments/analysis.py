@@ -15,6 +15,8 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+import dlzoo
+
 
 def _first_example(x):
     if isinstance(x, dict):
@@ -47,13 +49,13 @@ def params_per_block(model) -> List[Dict[str, Any]]:
 
 def flops_per_example(model, x) -> Dict[str, Any]:
     """`{"flops": int or None, "method": str}` for a forward pass on one example."""
-    import keras
+    import keras  # lazy: keras
 
     backend = keras.backend.backend()
     sample = _first_example(x)
     try:
         if backend == "jax":
-            import jax
+            import jax  # lazy: backend (jax)
 
             def forward(trainable, non_trainable, inputs):
                 outputs, _ = model.stateless_call(trainable, non_trainable, inputs, training=False)
@@ -68,14 +70,16 @@ def flops_per_example(model, x) -> Dict[str, Any]:
             flops = cost.get("flops") if cost else None
             return {"flops": None if flops is None else int(flops), "method": "xla cost analysis (jax)"}
         if backend == "torch":
-            from torch.utils.flop_counter import FlopCounterMode
+            from torch.utils.flop_counter import FlopCounterMode  # lazy: backend (torch)
 
             with FlopCounterMode(display=False) as counter:
                 model(sample, training=False)
             return {"flops": int(counter.get_total_flops()), "method": "torch.utils.flop_counter (matmul/conv only)"}
         if backend == "tensorflow":
-            import tensorflow as tf
-            from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+            import tensorflow as tf  # lazy: backend (tensorflow)
+            from tensorflow.python.framework.convert_to_constants import (  # lazy: backend (tensorflow)
+                convert_variables_to_constants_v2,
+            )
 
             spec = keras.tree.map_structure(lambda a: tf.TensorSpec(a.shape, a.dtype), sample)
             concrete = tf.function(lambda inputs: model(inputs, training=False)).get_concrete_function(spec)
@@ -91,8 +95,7 @@ def flops_per_example(model, x) -> Dict[str, Any]:
 
 def analyze(model, model_config: Dict[str, Any], x, batch_size: int = 32, optimizer: Any = "adamw") -> Dict[str, Any]:
     """Parameters (total, trainable, per block), memory estimate and FLOPs per example of a built model."""
-    import dlzoo
-    from dlzoo.inspection import OPTIMIZER_SLOTS
+    from dlzoo.inspection import OPTIMIZER_SLOTS  # lazy: keras
 
     name = optimizer if isinstance(optimizer, str) else (optimizer or {}).get("name", "adamw")
     name = name.lower() if isinstance(name, str) else "adamw"

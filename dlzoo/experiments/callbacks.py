@@ -14,8 +14,6 @@ resume to exactly the state an uninterrupted one would have had:
   `ReduceLROnPlateau` so their patience counters survive a restart.
 """
 
-import csv
-import json
 import math
 import os
 import time
@@ -24,6 +22,9 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 import keras
+
+# The run-directory files (re-exported: `CB.read_json` and `callbacks.read_history` keep working).
+from dlzoo.experiments.runfiles import read_history, read_json, write_history, write_json  # noqa: F401
 
 MAX_MONITORS = ("acc", "auc", "precision", "recall", "f1", "fbeta", "iou", "r2", "correlation", "cosine")
 
@@ -182,49 +183,16 @@ def _engine_rng_state() -> Optional[np.ndarray]:
     """
     if keras.backend.backend() != "torch":
         return None
-    import torch
+    import torch  # lazy: backend (torch)
 
     return torch.get_rng_state().numpy().copy()
 
 
 def _set_engine_rng_state(state: np.ndarray) -> None:
     if keras.backend.backend() == "torch":
-        import torch
+        import torch  # lazy: backend (torch)
 
         torch.set_rng_state(torch.from_numpy(np.asarray(state, dtype=np.uint8)))
-
-
-def read_history(path: str) -> List[Dict[str, Any]]:
-    if not os.path.exists(path):
-        return []
-    rows = []
-    with open(path, "r", encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            parsed = {}
-            for k, v in row.items():
-                if v in ("", None):
-                    continue
-                try:
-                    parsed[k] = int(v) if k == "epoch" else float(v)
-                except ValueError:
-                    parsed[k] = v
-            rows.append(parsed)
-    return rows
-
-
-def write_history(path: str, rows: List[Dict[str, Any]]) -> None:
-    keys: List[str] = ["epoch"]
-    for row in rows:
-        for k in row:
-            if k not in keys:
-                keys.append(k)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row.get(k, "") for k in keys})
-    os.replace(tmp, path)
 
 
 def _learning_rate(model) -> Optional[float]:
@@ -362,29 +330,3 @@ class ReplayMonitors(keras.callbacks.Callback):
                     cb.on_epoch_end(int(row["epoch"]), logs)
             finally:
                 cb.set_model(real)
-
-
-def write_json(path: str, data: Dict[str, Any]) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, default=_json_default)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
-def read_json(path: str) -> Optional[Dict[str, Any]]:
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None

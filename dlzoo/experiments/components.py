@@ -22,7 +22,13 @@ import inspect
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from dlzoo.registry import component_registry, unknown_name_error
+from dlzoo.registry import (
+    accepts_any_keyword,
+    component_registry,
+    did_you_mean,
+    signature_parameters,
+    unknown_name_error,
+)
 
 KINDS = ("dataset", "transform", "loss", "metric", "optimizer", "schedule", "callback", "regularizer")
 
@@ -49,9 +55,9 @@ def ensure_builtins() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from dlzoo.experiments import builtins, datasets, transforms  # noqa: F401  (register)
+    from dlzoo.experiments import builtins, datasets, transforms  # noqa: F401  (register; lazy: keras)
 
-    import dlzoo.lcm.losses  # noqa: F401  (the LCM losses register themselves as components)
+    import dlzoo.lcm.losses  # noqa: F401  (the LCM losses register themselves as components; lazy: keras)
 
 
 def snake_case(name: str) -> str:
@@ -63,7 +69,7 @@ def snake_case(name: str) -> str:
 
 
 def _keras_module(kind: str):
-    import keras
+    import keras  # lazy: keras
 
     return {
         "loss": keras.losses,
@@ -176,23 +182,20 @@ def lookup(kind: str, name: str, has_options: bool = False) -> Tuple[str, Any]:
     raise unknown_name_error(kind, name, canonical_names(kind), param=kind)
 
 
-def signature_of(obj) -> Optional[inspect.Signature]:
-    target = obj.__init__ if inspect.isclass(obj) else obj
+def _parameters(obj) -> Optional[List[inspect.Parameter]]:
+    """A component's named parameters (a class's `__init__` ones), or `None` when it has no signature."""
     try:
-        return inspect.signature(target)
+        return signature_parameters(obj)
     except (TypeError, ValueError):
         return None
 
 
 def _named_params(target) -> Tuple[List[str], bool]:
-    try:
-        params = list(inspect.signature(target).parameters.values())
-    except (TypeError, ValueError):
+    params = _parameters(target)
+    if params is None:
         return [], True
-    if params and params[0].name == "self":
-        params = params[1:]
     names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    return names, any(p.kind == p.VAR_KEYWORD for p in params)
+    return names, accepts_any_keyword(target)
 
 
 def accepted_options(obj) -> Tuple[Optional[List[str]], bool]:
@@ -220,24 +223,17 @@ def accepted_options(obj) -> Tuple[Optional[List[str]], bool]:
 
 
 def required_options(obj) -> List[str]:
-    sig = signature_of(obj)
-    if sig is None:
-        return []
-    params = list(sig.parameters.values())
-    if inspect.isclass(obj) and params and params[0].name == "self":
-        params = params[1:]
     return [
-        p.name for p in params
+        p.name for p in _parameters(obj) or []
         if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     ]
 
 
 def is_list_option(obj, option: str) -> bool:
     """Whether a component option takes a list (its default is a list/tuple, or its annotation says so)."""
-    sig = signature_of(obj)
-    if sig is None or option not in sig.parameters:
+    p = {p.name: p for p in _parameters(obj) or []}.get(option)
+    if p is None:
         return False
-    p = sig.parameters[option]
     if isinstance(p.default, (list, tuple)):
         return True
     annotation = p.annotation
@@ -260,12 +256,9 @@ def option_problems(kind: str, name: str, options: Mapping[str, Any], provided: 
     if names is not None and not accepts_any:
         for key in options:
             if key not in names:
-                from dlzoo.registry import close_matches
-
-                matches = close_matches(key, names)
-                hint = (" Did you mean " + " or ".join(repr(m) for m in matches) + "?") if matches else ""
                 problems.append(
-                    f"Unknown option {key!r} for {kind} {name!r}.{hint} Allowed: {', '.join(names) or '(none)'}."
+                    f"Unknown option {key!r} for {kind} {name!r}.{did_you_mean(key, names)} "
+                    f"Allowed: {', '.join(names) or '(none)'}."
                 )
     missing = [r for r in required_options(obj) if r not in options and r not in provided]
     if missing:

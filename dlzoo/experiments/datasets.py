@@ -157,7 +157,7 @@ def digits(n_class: int = 10, image_shape: Optional[Sequence[int]] = (8, 8, 1)) 
         - UCI "Optical Recognition of Handwritten Digits" (Alpaydin and Kaynak, 1998), via
           `sklearn.datasets.load_digits`.
     """
-    from sklearn import datasets as sk_datasets
+    from sklearn import datasets as sk_datasets  # lazy: optional dependency (sklearn)
 
     n_class = check_int("n_class", n_class, min_value=2, max_value=10)
     bunch = sk_datasets.load_digits(n_class=n_class)
@@ -354,7 +354,7 @@ def concepts(
     Reference:
         - [LCM team, 2024. Large Concept Models](https://arxiv.org/abs/2412.08821), section 2
     """
-    from dlzoo import concepts as C
+    from dlzoo import concepts as C  # lazy: keras (dlzoo.concepts imports it)
 
     max_documents = check_positive_int("max_documents", max_documents, allow_none=True)
     min_sentences = check_positive_int("min_sentences", min_sentences)

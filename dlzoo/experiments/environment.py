@@ -6,13 +6,14 @@ import platform
 import socket
 import subprocess
 import sys
+from importlib import metadata
 from typing import Any, Dict, Optional
+
+import dlzoo
 
 
 def _version(module: str) -> Optional[str]:
     try:
-        from importlib import metadata
-
         return metadata.version(module)
     except Exception:
         return None
@@ -61,17 +62,17 @@ def accelerators(backend: str) -> Any:
     """The devices the backend sees (names), without importing another backend."""
     try:
         if backend == "jax":
-            import jax
+            import jax  # lazy: backend (jax)
 
             return [str(d) for d in jax.devices()]
         if backend == "torch":
-            import torch
+            import torch  # lazy: backend (torch)
 
             if torch.cuda.is_available():
                 return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
             return ["cpu"]
         if backend == "tensorflow":
-            import tensorflow as tf
+            import tensorflow as tf  # lazy: backend (tensorflow)
 
             return [d.name for d in tf.config.list_physical_devices()]
     except Exception as exc:  # pragma: no cover - reporting only
@@ -81,9 +82,7 @@ def accelerators(backend: str) -> Any:
 
 def capture(seed: int, config_dir: Optional[str] = None) -> Dict[str, Any]:
     """Everything needed to trace a run back: versions, git, hardware, seed, command line."""
-    import keras
-
-    import dlzoo
+    import keras  # lazy: keras
 
     backend = keras.backend.backend()
     backend_package = {"jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}.get(backend, backend)

@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any, Dict, Optional
 
-from dlzoo.experiments import callbacks as CB
+from dlzoo.experiments import runfiles
 
 LOCK_FILE = "run.lock"
 RUNNING, INTERRUPTED, FAILED = "running", "interrupted", "failed"
@@ -106,7 +106,7 @@ class RunLock:
 def refresh_status(run_dir: str) -> Optional[str]:
     """The run's status from `run.json`; a `"running"` run nobody holds the lock of becomes `"interrupted"`."""
     path = os.path.join(run_dir, "run.json")
-    info = CB.read_json(path)
+    info = runfiles.read_json(path)
     if info is None:
         return None
     status = info.get("status", "created")
@@ -115,7 +115,7 @@ def refresh_status(run_dir: str) -> Optional[str]:
         info.update(status=INTERRUPTED, reason=f"the process that ran it ({owner}) ended without finishing it",
                     interrupted=time.strftime("%Y-%m-%dT%H:%M:%S"))
         try:
-            CB.write_json(path, info)
+            runfiles.write_json(path, info)
         except OSError:  # a read-only copy of runs: report the state without recording it
             pass
         status = INTERRUPTED

@@ -6,8 +6,8 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from dlzoo.experiments import callbacks as CB
-from dlzoo.experiments import locking
+from dlzoo import yaml_io
+from dlzoo.experiments import locking, runfiles
 from dlzoo.experiments.expand import IDENTITY_EXCLUDED
 
 LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "perplexity", "hinge", "divergence", "crossentropy")
@@ -56,8 +56,6 @@ def is_run_dir(path: str) -> bool:
 
 
 def _load_yaml(path: str) -> Dict[str, Any]:
-    from dlzoo import yaml_io
-
     with open(path, "r", encoding="utf-8") as f:
         return yaml_io.safe_load(f) or {}
 
@@ -73,17 +71,17 @@ def load_run(path: str) -> RunRecord:
         key=lambda d: int(d.split("_")[1]) if d.split("_")[1].isdigit() else 0,
     )
     for directory in ([os.path.join(path, d) for d in folds] or [path]):
-        rows = CB.read_history(os.path.join(directory, "history.csv"))
+        rows = runfiles.read_history(os.path.join(directory, "history.csv"))
         if rows:
             histories.append(rows)
     return RunRecord(
         path=path,
         run_id=os.path.basename(os.path.normpath(path)),
         config=_load_yaml(os.path.join(path, "config.yaml")),
-        info=CB.read_json(os.path.join(path, "run.json")) or {},
-        summary=CB.read_json(os.path.join(path, "summary.json")),
+        info=runfiles.read_json(os.path.join(path, "run.json")) or {},
+        summary=runfiles.read_json(os.path.join(path, "summary.json")),
         histories=histories,
-        analysis=CB.read_json(os.path.join(path, "analysis.json")),
+        analysis=runfiles.read_json(os.path.join(path, "analysis.json")),
     )
 
 

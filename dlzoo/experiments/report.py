@@ -22,15 +22,16 @@ import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from dlzoo.experiments import records as R
+from dlzoo.experiments import runfiles
 
 Section = Tuple[str, Any]
 
 
 def _matplotlib():
-    import matplotlib
+    import matplotlib  # lazy: optional dependency (matplotlib)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: optional dependency (matplotlib)
 
     return plt
 
@@ -64,8 +65,8 @@ def curves_figure(records: List[R.RunRecord], base: str, labels: Dict[str, str])
     the legend names each run once and each split once. Epoch ticks are whole numbers.
     """
     plt = _matplotlib()
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.lines import Line2D  # lazy: optional dependency (matplotlib)
+    from matplotlib.ticker import MaxNLocator  # lazy: optional dependency (matplotlib)
 
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     styles = (("training", base, "-", "o"), ("validation", f"val_{base}", "--", "s"))
@@ -298,7 +299,7 @@ def analysis_sections(records: List[R.RunRecord]) -> List[Section]:
 def environment_sections(records: List[R.RunRecord]) -> List[Section]:
     rows, seen = [], set()
     for r in records:
-        env = R.CB.read_json(os.path.join(r.path, "environment.json"))
+        env = runfiles.read_json(os.path.join(r.path, "environment.json"))
         if not env:
             continue
         v = env.get("versions", {})

@@ -43,8 +43,10 @@ A run directory holds:
 import copy
 import dataclasses
 import fnmatch
+import importlib.util
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -52,16 +54,23 @@ import time
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
+import yaml
 
-from dlzoo.experiments import callbacks as CB
+from dlzoo import yaml_io
+from dlzoo.experiments import analysis, environment, locking, runfiles, splitting
 from dlzoo.experiments import components as C
-from dlzoo.experiments import locking, splitting
-from dlzoo.experiments.schema import Experiment, RunSpec, load_experiment
+from dlzoo.experiments.datasets import Data, file_hash
+from dlzoo.experiments.schema import Experiment, RunSpec, load_experiment, load_plugins
 
 FINISHED = "finished"
 CONFIG_FILE = "config.yaml"
 #: Exceptions that mean bad input (data, options), not a bug: one line and exit code 2 on the command line.
 INPUT_ERRORS = (ValueError, TypeError, FileNotFoundError, KeyError)
+#: Exit codes of the worker (`python -m dlzoo.experiments.worker`): an input error; another process holds the lock.
+EXIT_INPUT_ERROR = 2
+EXIT_LOCKED = 75
+#: The first words of the one line a failed worker writes; the runner shows that line once, itself.
+ERROR_MARK = "dlzoo-run-error: "
 
 
 class RunFailed(RuntimeError):
@@ -83,8 +92,6 @@ def _log(message: str, quiet: bool = False) -> None:
 
 
 def dump_yaml(data: Dict[str, Any], path: str, header: Optional[str] = None) -> None:
-    import yaml
-
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         if header:
@@ -96,14 +103,14 @@ def dump_yaml(data: Dict[str, Any], path: str, header: Optional[str] = None) -> 
 # ------------------------------------------------------------- directories
 def run_status(run_dir: str) -> Optional[str]:
     """`finished`, `running`, `failed`, `interrupted`, `created`, or None (no run there); marks a dead run interrupted."""
-    summary = CB.read_json(os.path.join(run_dir, "summary.json"))
+    summary = runfiles.read_json(os.path.join(run_dir, "summary.json"))
     if summary is not None:
         return summary.get("status")
     return locking.refresh_status(run_dir)
 
 
 def _same_run(run_dir: str, spec: RunSpec) -> bool:
-    info = CB.read_json(os.path.join(run_dir, "run.json"))
+    info = runfiles.read_json(os.path.join(run_dir, "run.json"))
     return info is not None and info.get("digest") == spec.digest
 
 
@@ -128,7 +135,7 @@ def prepare_run_dir(output_dir: str, spec: RunSpec, rerun: bool = False, plugins
         os.path.join(candidate, CONFIG_FILE),
         header=f"Resolved config of run {os.path.basename(candidate)} (a composition file: dlzoo run {CONFIG_FILE}).",
     )
-    CB.write_json(
+    runfiles.write_json(
         os.path.join(candidate, "run.json"),
         {
             "run_id": os.path.basename(candidate),
@@ -147,22 +154,22 @@ def prepare_run_dir(output_dir: str, spec: RunSpec, rerun: bool = False, plugins
 
 def _update_run_json(run_dir: str, **fields) -> None:
     path = os.path.join(run_dir, "run.json")
-    info = CB.read_json(path) or {}
+    info = runfiles.read_json(path) or {}
     info.update(fields)
-    CB.write_json(path, info)
+    runfiles.write_json(path, info)
 
 
 def write_experiment_index(experiment: Experiment, output_dir: str) -> None:
     """`experiment.yaml` (the composition after overrides) and `experiment.json` (every run)."""
     os.makedirs(output_dir, exist_ok=True)
     index_path = os.path.join(output_dir, "experiment.json")
-    index = CB.read_json(index_path) or {"name": experiment.name, "runs": {}}
+    index = runfiles.read_json(index_path) or {"name": experiment.name, "runs": {}}
     index["name"] = experiment.name
     index["file"] = os.path.abspath(experiment.file) if experiment.file != "<config>" else None
     index["dimensions"] = experiment.dimensions
     for spec in experiment.runs:
         index["runs"][spec.run_id] = {"index": spec.index, "digest": spec.digest, "choices": spec.choices}
-    CB.write_json(index_path, index)
+    runfiles.write_json(index_path, index)
     dump_yaml(experiment.raw, os.path.join(output_dir, "experiment.yaml"), header="The composition file as run (overrides applied).")
 
 
@@ -208,7 +215,7 @@ def run_experiment(
     out = experiment.output_dir
     run_plugins = [os.path.abspath(p) if p.endswith(".py") or os.sep in p else p for p in experiment.plugins]
     write_experiment_index(experiment, out)
-    import keras
+    import keras  # lazy: keras
 
     here = keras.backend.backend()
     summaries, busy = [], []
@@ -219,7 +226,7 @@ def run_experiment(
         status = run_status(run_dir)
         label = f"[{position}/{total}] {os.path.basename(run_dir)}"
         if status == FINISHED:
-            summary = CB.read_json(os.path.join(run_dir, "summary.json"))
+            summary = runfiles.read_json(os.path.join(run_dir, "summary.json"))
             _log(f"{label}: finished before, skipped ({format_metrics(summary)})", quiet)
             summaries.append(summary)
             continue
@@ -229,7 +236,7 @@ def run_experiment(
             busy.append((run_dir, holder))
             continue
         if status not in (None, "created"):
-            reason = (CB.read_json(os.path.join(run_dir, "run.json")) or {}).get("error")
+            reason = (runfiles.read_json(os.path.join(run_dir, "run.json")) or {}).get("error")
             _log(f"{label}: resuming ({status}{': ' + reason if reason else ''})", quiet)
         else:
             _log(f"{label}: {spec.backend}", quiet)
@@ -278,8 +285,6 @@ def execute_in_subprocess(run_dir: str, backend: str, quiet: bool = False, plugi
             (`input_error` when the worker says its input was at fault).
         locking.RunLocked: another process holds the run's lock.
     """
-    from dlzoo.experiments import worker
-
     env = dict(os.environ)
     env["KERAS_BACKEND"] = backend
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -299,8 +304,8 @@ def execute_in_subprocess(run_dir: str, backend: str, quiet: bool = False, plugi
             for line in iter(process.stdout.readline, b""):
                 log.write(line)
                 log.flush()
-                if line.startswith(worker.ERROR_MARK.encode()):  # shown once, by the caller
-                    reported.append(line[len(worker.ERROR_MARK):].decode(errors="replace").strip())
+                if line.startswith(ERROR_MARK.encode()):  # shown once, by the caller
+                    reported.append(line[len(ERROR_MARK):].decode(errors="replace").strip())
                 elif not quiet:
                     sys.stdout.buffer.write(line)
                     sys.stdout.flush()
@@ -310,15 +315,15 @@ def execute_in_subprocess(run_dir: str, backend: str, quiet: bool = False, plugi
             process.wait()
             raise
     name = os.path.basename(run_dir)
-    if code == worker.EXIT_LOCKED:
+    if code == EXIT_LOCKED:
         raise locking.RunLocked(run_dir, locking.holder(run_dir) or {})
     if code != 0:
         status = locking.refresh_status(run_dir)  # a killed worker's run becomes "interrupted"
-        info = CB.read_json(os.path.join(run_dir, "run.json")) or {}
+        info = runfiles.read_json(os.path.join(run_dir, "run.json")) or {}
         reason = reported[-1] if reported else info.get("error") or info.get("reason") or "no reason recorded"
         raise RunFailed(f"Run {name} {status or 'failed'} (exit code {code}): {reason}; see {log_path}.",
-                        input_error=code == worker.EXIT_INPUT_ERROR)
-    summary = CB.read_json(os.path.join(run_dir, "summary.json"))
+                        input_error=code == EXIT_INPUT_ERROR)
+    summary = runfiles.read_json(os.path.join(run_dir, "summary.json"))
     if summary is None:
         raise RunFailed(f"Run {name} wrote no summary.json; see {log_path}.")
     return summary
@@ -326,8 +331,6 @@ def execute_in_subprocess(run_dir: str, backend: str, quiet: bool = False, plugi
 
 # ----------------------------------------------------------- one run, here
 def load_run_config(run_dir: str) -> Dict[str, Any]:
-    from dlzoo import yaml_io
-
     with open(os.path.join(run_dir, CONFIG_FILE), "r", encoding="utf-8") as f:
         return yaml_io.safe_load(f)
 
@@ -342,8 +345,6 @@ class Prepared:
 
 
 def prepare_data(config: Dict[str, Any]) -> Prepared:
-    from dlzoo.experiments.datasets import Data
-
     data = C.make("dataset", config["data"]["dataset"])
     if not isinstance(data, Data):
         raise TypeError(
@@ -388,8 +389,6 @@ def prepare_data(config: Dict[str, Any]) -> Prepared:
 
 
 def fingerprint(prepared: Prepared) -> Dict[str, Any]:
-    from dlzoo.experiments.datasets import file_hash
-
     files = {}
     for path in prepared.data.files:
         if os.path.isfile(path):
@@ -458,14 +457,12 @@ def execute_run(run_dir: str, quiet: bool = False, plugins: Sequence[str] = ()) 
 
 
 def _execute_locked(run_dir: str, quiet: bool, plugins: Sequence[str]) -> Dict[str, Any]:
-    import keras
+    import keras  # lazy: keras
 
-    from dlzoo import builder
-    from dlzoo.experiments import environment
-    from dlzoo.experiments.schema import load_plugins
+    from dlzoo import builder  # lazy: keras
 
     config = load_run_config(run_dir)
-    run_info = CB.read_json(os.path.join(run_dir, "run.json")) or {}
+    run_info = runfiles.read_json(os.path.join(run_dir, "run.json")) or {}
     load_plugins(list(dict.fromkeys(list(plugins) + list(run_info.get("plugins") or []))))
     C.ensure_builtins()
     backend = keras.backend.backend()
@@ -476,24 +473,24 @@ def _execute_locked(run_dir: str, quiet: bool, plugins: Sequence[str]) -> Dict[s
         )
     seed = int(config["seed"])
     started = time.perf_counter()
-    CB.write_json(os.path.join(run_dir, "environment.json"), environment.capture(seed))
+    runfiles.write_json(os.path.join(run_dir, "environment.json"), environment.capture(seed))
 
     keras.utils.set_random_seed(seed)
     prepared = prepare_data(config)
-    CB.write_json(os.path.join(run_dir, "data_fingerprint.json"), fingerprint(prepared))
+    runfiles.write_json(os.path.join(run_dir, "data_fingerprint.json"), fingerprint(prepared))
     _save_splits(os.path.join(run_dir, "splits.npz"), prepared)
 
     model_config = builder.resolve(
         config["model"]["name"], extensions=config["model"]["extensions"] or None, **(config["model"]["params"] or {})
     )
-    CB.write_json(os.path.join(run_dir, "model.json"), model_config)
+    runfiles.write_json(os.path.join(run_dir, "model.json"), model_config)
 
     fold_results = []
     k = len(prepared.folds)
     for fold in range(k):
         fold_dir = run_dir if k == 1 else os.path.join(run_dir, f"fold_{fold}")
         os.makedirs(fold_dir, exist_ok=True)
-        done = CB.read_json(os.path.join(fold_dir, "fold_summary.json"))
+        done = runfiles.read_json(os.path.join(fold_dir, "fold_summary.json"))
         if done is not None and done.get("status") == FINISHED:
             _log(f"  fold {fold + 1}/{k}: finished before", quiet or k == 1)
             fold_results.append(done)
@@ -505,7 +502,7 @@ def _execute_locked(run_dir: str, quiet: bool, plugins: Sequence[str]) -> Dict[s
         fold_results.append(result)
 
     summary = summarize(config, run_dir, fold_results, model_config, time.perf_counter() - started)
-    CB.write_json(os.path.join(run_dir, "summary.json"), summary)
+    runfiles.write_json(os.path.join(run_dir, "summary.json"), summary)
     _update_run_json(run_dir, status=FINISHED, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
     return summary
 
@@ -532,7 +529,7 @@ def _output_names(model) -> Optional[List[str]]:
 
 def build_losses(config: Dict[str, Any], model):
     """`(loss, extra_metrics)` for `model.compile` from the composition's losses."""
-    from dlzoo.experiments.builtins import LossComponent, WeightedSumLoss, as_loss_object
+    from dlzoo.experiments.builtins import LossComponent, WeightedSumLoss, as_loss_object  # lazy: keras
 
     specs = config["losses"] if isinstance(config["losses"], list) else [config["losses"]]
     grouped: Dict[Optional[str], List[Any]] = {}
@@ -638,13 +635,11 @@ def build_optimizer(config: Dict[str, Any], total_steps: int):
 
 
 def _tensorboard_available() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("tensorflow") is not None and importlib.util.find_spec("tensorboard") is not None
 
 
 def _backup_epoch(backup_dir: str) -> int:
-    meta = CB.read_json(os.path.join(backup_dir, "training_metadata.json"))
+    meta = runfiles.read_json(os.path.join(backup_dir, "training_metadata.json"))
     if meta is None or not os.path.exists(os.path.join(backup_dir, "latest.weights.h5")):
         return 0
     return int(meta.get("epoch", 0))
@@ -660,9 +655,10 @@ def _evaluate(model, x, y, sw, batch_size) -> Dict[str, float]:
 def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: str, seed: int,
                quiet: bool = False, analyze: bool = False, run_dir: Optional[str] = None) -> Dict[str, Any]:
     """Train and evaluate one fold (or the single split) in `fold_dir`; resumable."""
-    import keras
+    import keras  # lazy: keras
 
-    from dlzoo import builder
+    from dlzoo import builder  # lazy: keras
+    from dlzoo.experiments import callbacks as CB  # lazy: keras
 
     indices = prepared.folds[fold]
     data = prepared.data
@@ -672,7 +668,7 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
         "test": data.take(indices["test"]) if len(indices["test"]) else None,
     }
     train, others, states = apply_transforms(config, train, others)
-    CB.write_json(os.path.join(fold_dir, "transforms.json"), {"transforms": states})
+    runfiles.write_json(os.path.join(fold_dir, "transforms.json"), {"transforms": states})
     val, test = others["validation"], others["test"]
 
     training = config["training"]
@@ -697,7 +693,7 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
     backup_dir = os.path.join(fold_dir, "backup")
     initial_epoch = _backup_epoch(backup_dir)
     history_path = os.path.join(fold_dir, "history.csv")
-    history_rows = [r for r in CB.read_history(history_path) if r.get("epoch", 0) < initial_epoch]
+    history_rows = [r for r in runfiles.read_history(history_path) if r.get("epoch", 0) < initial_epoch]
     checkpoints = os.path.join(fold_dir, "checkpoints")
     best_path = os.path.join(checkpoints, "best.keras")
     last_path = os.path.join(checkpoints, "last.keras")
@@ -725,11 +721,11 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
     # global Python RNG, which a resumed process cannot reproduce).
     model.fit(feed, validation_data=val_feed, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
     fit_seconds = time.perf_counter() - fit_start
-    previous = CB.read_json(os.path.join(fold_dir, "fold_progress.json")) or {}
+    previous = runfiles.read_json(os.path.join(fold_dir, "fold_progress.json")) or {}
     train_seconds = float(previous.get("train_seconds", 0.0)) + fit_seconds
-    CB.write_json(os.path.join(fold_dir, "fold_progress.json"), {"train_seconds": train_seconds})
+    runfiles.write_json(os.path.join(fold_dir, "fold_progress.json"), {"train_seconds": train_seconds})
 
-    history = CB.read_history(history_path)
+    history = runfiles.read_history(history_path)
     best_epoch = None
     if training["save_checkpoints"] and os.path.exists(best_path):
         model.load_weights(best_path)
@@ -747,15 +743,13 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
             save_predictions(os.path.join(fold_dir, "predictions.npz"), model, target, which, split_name, eval_batch)
 
     if analyze and run_dir is not None:
-        from dlzoo.experiments import analysis
-
         sample = _as_inputs(model, train.x)
         try:
             info = analysis.analyze(model, model_config, sample, batch_size=batch_size, optimizer=config["optimizer"])
         except Exception as exc:  # analysis must never fail a run
             info = {"error": repr(exc)}
         info["regularized_variables"] = len(regularized)
-        CB.write_json(os.path.join(run_dir, "analysis.json"), info)
+        runfiles.write_json(os.path.join(run_dir, "analysis.json"), info)
 
     result = {
         "status": FINISHED,
@@ -769,9 +763,7 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
         "last_epoch": {k: v for k, v in (history[-1] if history else {}).items() if k != "epoch"},
         "parameters": int(model.count_params()),
     }
-    CB.write_json(os.path.join(fold_dir, "fold_summary.json"), result)
-    import shutil
-
+    runfiles.write_json(os.path.join(fold_dir, "fold_summary.json"), result)
     shutil.rmtree(backup_dir, ignore_errors=True)
     return result
 
@@ -797,7 +789,7 @@ def save_predictions(path: str, model, data, indices, split_name: str, batch_siz
 
 
 def keras_numpy(value):
-    import keras
+    import keras  # lazy: keras
 
     return keras.ops.convert_to_numpy(value) if not isinstance(value, np.ndarray) else value
 
@@ -819,8 +811,8 @@ def summarize(config, run_dir, folds: List[Dict[str, Any]], model_config, second
             "n": int(len(arr)),
             "values": [float(v) for v in arr],
         }
-    info = CB.read_json(os.path.join(run_dir, "run.json")) or {}
-    analysis_info = CB.read_json(os.path.join(run_dir, "analysis.json")) or {}
+    info = runfiles.read_json(os.path.join(run_dir, "run.json")) or {}
+    analysis_info = runfiles.read_json(os.path.join(run_dir, "analysis.json")) or {}
     return {
         "status": FINISHED,
         "run_id": os.path.basename(os.path.normpath(run_dir)),

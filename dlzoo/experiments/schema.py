@@ -53,12 +53,15 @@ from pathlib import Path as FilePath
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+import yaml
 
-from dlzoo import configs
+from dlzoo import configs, yaml_io
+from dlzoo import plugins as dlzoo_plugins
 from dlzoo.experiments import components as C
 from dlzoo.experiments import expand as E
 from dlzoo.experiments import ranges
-from dlzoo.registry import close_matches
+from dlzoo.registry import did_you_mean
+from dlzoo.serving.model_facts import num_classes
 
 BACKENDS = ("jax", "torch", "tensorflow")
 SEARCH_TYPES = ("grid", "random")
@@ -202,10 +205,7 @@ class Experiment:
             chosen.extend(r for r in found if r not in chosen)
         if missing:
             names = [r.run_id for r in self.runs]
-            hint = "; ".join(
-                f"{m!r}" + (f" (did you mean {close_matches(m, names)[0]!r}?)" if close_matches(m, names) else "")
-                for m in missing
-            )
+            hint = "; ".join(f"{m!r}{did_you_mean(m, names)}" for m in missing)
             raise ValueError(f"No run named {hint} in experiment {self.name!r}. Runs: {', '.join(names)}.")
         return chosen
 
@@ -213,10 +213,6 @@ class Experiment:
 # ------------------------------------------------------------------ loading
 def read_file(path: str) -> Dict[str, Any]:
     """The raw mapping of a composition file (YAML or JSON)."""
-    import yaml
-
-    from dlzoo import yaml_io
-
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No composition file at {path!r}.")
@@ -247,11 +243,9 @@ def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, 
 
 def load_plugins(modules: Sequence[str]) -> None:
     """Import plugin modules (names of installed modules, or `.py` paths) and the `dlzoo.plugins` entry points."""
-    from dlzoo import plugins
-
-    plugins.load_plugins()
+    dlzoo_plugins.load_plugins()
     for module in modules or []:
-        plugins.import_plugin(module)
+        dlzoo_plugins.import_plugin(module)
 
 
 def safe_name(name: Any, fallback: str = "experiment") -> str:
@@ -267,7 +261,7 @@ def inside(path: str, directory: str) -> bool:
 
 
 def current_backend() -> str:
-    import keras
+    import keras  # lazy: keras
 
     return keras.backend.backend()
 
@@ -356,8 +350,7 @@ def _structure_problems(raw: Dict[str, Any], file: str) -> List[Problem]:
         for k in node:
             if k not in allowed:
                 full = ".".join(section + (str(k),))
-                matches = close_matches(str(k), list(allowed))
-                hint = (" Did you mean " + " or ".join(repr(m) for m in matches) + "?") if matches else ""
+                hint = did_you_mean(k, list(allowed))
                 problems.append(Problem(file, full, node[k], f"unknown key.{hint} Allowed: {', '.join(allowed)}."))
     search = raw.get("search", "grid")
     if isinstance(search, str):
@@ -539,8 +532,6 @@ def _label_range(dataset: Any) -> Optional[Tuple[int, int, np.ndarray]]:
 
 def label_problems(config: Dict[str, Any], resolved: Dict[str, Any], file: str) -> List[Problem]:
     """A problem when the dataset's integer labels fall outside `[0, classes)` of the model's head."""
-    from dlzoo.serving.model_facts import num_classes
-
     head = num_classes(resolved)
     if head is None:
         return []
@@ -593,7 +584,7 @@ def _model_problems(model: Dict[str, Any], file: str) -> Tuple[List[Problem], Op
 
 def output_names(resolved_model: Dict[str, Any]) -> Optional[List[str]]:
     """Output names of a model with several (dict) outputs, from its plan (nothing is built); else `None`."""
-    from dlzoo import inspection
+    from dlzoo import inspection  # lazy: keras
 
     return inspection.output_names(resolved_model)
 

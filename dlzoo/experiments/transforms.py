@@ -228,7 +228,7 @@ class ConceptNormalizer(Transform):
     def __init__(self, method: str = "gaussian_robust", clip_proba: Optional[float] = None,
                  key: str = "embeddings", mask_key: str = "padding_mask"):
         super().__init__(key)
-        from dlzoo.concepts import EmbeddingNormalizer
+        from dlzoo.concepts import EmbeddingNormalizer  # lazy: keras (dlzoo.concepts imports it)
 
         self.mask_key = mask_key
         self.normalizer = EmbeddingNormalizer(method=method, clip_proba=clip_proba)

@@ -17,10 +17,16 @@ import sys
 if sys.path and os.path.realpath(sys.path[0] or os.curdir) == os.path.realpath(os.getcwd()):
     sys.path.pop(0)  # `-m` put the working directory first: no file there may stand in for a module
 
-EXIT_INPUT_ERROR = 2
-EXIT_LOCKED = 75
-#: The first words of the one line a failed worker writes; the runner shows that line once, itself.
-ERROR_MARK = "dlzoo-run-error: "
+# The exit codes and the error line's mark are the runner's (it reads them).
+from dlzoo.experiments.locking import RunLocked  # noqa: E402
+from dlzoo.experiments.runner import (  # noqa: E402
+    ERROR_MARK,
+    EXIT_INPUT_ERROR,
+    EXIT_LOCKED,
+    INPUT_ERRORS,
+    execute_run,
+    first_line,
+)
 
 
 def main(argv=None):
@@ -31,9 +37,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     # SIGTERM (the runner stopping it) ends the run as SystemExit: run.json then says "interrupted" at once.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    from dlzoo.experiments.locking import RunLocked
-    from dlzoo.experiments.runner import INPUT_ERRORS, execute_run, first_line
-
     try:
         execute_run(args.run_dir, quiet=args.quiet, plugins=args.plugins)
     except RunLocked as exc:

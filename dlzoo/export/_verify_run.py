@@ -52,7 +52,7 @@ import numpy as np  # noqa: E402
 
 
 def _run_onnx(spec, cases):
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: optional dependency (onnxruntime)
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -79,7 +79,7 @@ def _run_onnx(spec, cases):
 
 def _run_saved_model(spec, cases):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: optional dependency (tensorflow)
 
     loaded = tf.saved_model.load(spec["artifact"])
     fn = loaded.signatures["serving_default"]

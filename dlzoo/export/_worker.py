@@ -17,18 +17,9 @@ import os
 import sys
 import traceback
 
-
-def load_model(path: str):
-    """Load a `.keras` file with dlzoo's blocks (and the builder's `ZooModel`, when present) registered."""
-    import importlib.util
-
-    import keras
-
-    import dlzoo  # noqa: F401  (registers the built-in blocks)
-
-    if importlib.util.find_spec("dlzoo.builder") is not None:
-        return dlzoo.load(path)
-    return keras.saving.load_model(path, compile=False)
+from dlzoo.export.api import load_model  # noqa: F401  (also `dlzoo.export._worker.load_model`)
+from dlzoo.export.backends import export_native
+from dlzoo.export.signature import Signature
 
 
 def main(argv=None) -> int:
@@ -41,10 +32,7 @@ def main(argv=None) -> int:
     parser.add_argument("--opset", type=int, default=None)
     args = parser.parse_args(argv)
     try:
-        import keras
-
-        from dlzoo.export.backends import export_native
-        from dlzoo.export.signature import Signature
+        import keras  # lazy: keras
 
         with open(args.signature) as f:
             signature = Signature.from_json(json.load(f))

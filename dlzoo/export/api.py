@@ -16,9 +16,12 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+import dlzoo
+from dlzoo import configs
 from dlzoo.export import manifest as manifest_lib
 from dlzoo.export import routes as routes_lib
 from dlzoo.export import verify as verify_lib
+from dlzoo.export.backends import export_native
 from dlzoo.export.routes import ARTIFACT_NAME, ExportError, Route
 from dlzoo.export.graphs import select_graph
 from dlzoo.export.signature import Signature, signature_from_model, verification_sizes
@@ -62,8 +65,17 @@ class ExportResult:
         return self.summary()
 
 
+def load_model(path: str):
+    """Load a `.keras` file with dlzoo's blocks (and the builder's `ZooModel`, when present) registered."""
+    import keras  # lazy: keras
+
+    if importlib.util.find_spec("dlzoo.builder") is not None:
+        return dlzoo.load(path)
+    return keras.saving.load_model(path, compile=False)
+
+
 def _resolve_model(model_or_path: Any):
-    import keras
+    import keras  # lazy: keras
 
     if isinstance(model_or_path, keras.Model):
         return model_or_path, "in-memory model"
@@ -74,12 +86,10 @@ def _resolve_model(model_or_path: Any):
         )
     path = os.fspath(model_or_path)
     if os.path.isfile(path):
-        from dlzoo.export._worker import load_model
-
         return load_model(path), os.path.abspath(path)
     if os.path.isdir(path):
         if importlib.util.find_spec("dlzoo.builder") is not None:
-            from dlzoo import builder, configs
+            from dlzoo import builder  # lazy: keras
 
             if configs.is_preset_dir(path):
                 return builder.load(path), os.path.abspath(path)
@@ -87,8 +97,6 @@ def _resolve_model(model_or_path: Any):
             f"`model_or_path` must be a `.keras` file or a preset directory. Received: model_or_path={path!r}."
         )
     if importlib.util.find_spec("dlzoo.builder") is not None and not path.endswith(".keras"):
-        import dlzoo
-
         if path in dlzoo.list_models():
             return dlzoo.build(path), f"zoo model {path}"
     raise FileNotFoundError(
@@ -179,8 +187,6 @@ def _signals_end_as_exceptions():
 
 def _child_env(backend: str) -> Dict[str, str]:
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
-    import dlzoo
-
     root = os.path.dirname(os.path.dirname(os.path.abspath(dlzoo.__file__)))
     env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     return env
@@ -190,7 +196,7 @@ class _Exporter:
     """State of one `dlzoo.export` call."""
 
     def __init__(self, model, signature: Signature, scratch: str, opset: Optional[int], timeout: float, verbose: bool):
-        import keras
+        import keras  # lazy: keras
 
         self.backend = keras.backend.backend()
         self.model = model
@@ -228,8 +234,6 @@ class _Exporter:
 
     def produce(self, route: Route, path: str) -> Dict[str, Any]:
         if not route.subprocess:
-            from dlzoo.export.backends import export_native
-
             return export_native(self.model, route.format, path, self.signature, opset=self.opset)
         result = os.path.join(os.path.dirname(path), "result.json")
         cmd = [
@@ -336,7 +340,7 @@ def export(
         raise ValueError(f"`atol` must be a number >= 0. Received: atol={atol!r}.")
     out = _check_out_dir(out_dir, overwrite)
 
-    import keras
+    import keras  # lazy: keras
 
     backend = keras.backend.backend()
     zoo_model, source = _resolve_model(model_or_path)

@@ -10,13 +10,17 @@ axes and named outputs.
 import contextlib
 import inspect
 import keyword
+import logging
 import os
 import re
+import sys
+import tempfile
 import warnings
 from typing import Any, Dict, Optional
 
 import numpy as np
 
+from dlzoo.export.onnx_fixes import finalize
 from dlzoo.export.routes import EXPORTER
 from dlzoo.export.signature import Signature, make_inputs
 
@@ -59,14 +63,14 @@ def _serving_fn(model: Any, signature: Signature):
 
 
 def _tf_specs(signature: Signature):
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: backend (tensorflow)
 
     return [tf.TensorSpec(t.shape, tf.as_dtype(t.dtype), name=t.name) for t in signature.inputs]
 
 
 def export_saved_model(model: Any, path: str, signature: Signature) -> Dict[str, Any]:
     """SavedModel with a `serve` endpoint and a `serving_default` signature (tensorflow or jax backend)."""
-    import keras
+    import keras  # lazy: keras
 
     backend = keras.backend.backend()
     if backend not in ("tensorflow", "jax"):
@@ -83,19 +87,17 @@ def export_saved_model(model: Any, path: str, signature: Signature) -> Dict[str,
 
 
 def export_onnx_tensorflow(model: Any, path: str, signature: Signature, opset: Optional[int]) -> Dict[str, Any]:
-    import tensorflow as tf
-    import tf2onnx
+    import tensorflow as tf  # lazy: backend (tensorflow)
+    import tf2onnx  # lazy: optional dependency (tf2onnx)
 
     try:  # keras' own numpy>=2 compatibility patch for tf2onnx
-        from keras.src.export.tf2onnx_lib import patch_tf2onnx
+        from keras.src.export.tf2onnx_lib import patch_tf2onnx  # lazy: keras
 
         patch_tf2onnx()
     except ImportError:  # pragma: no cover - older or newer keras
         pass
     specs = _tf_specs(signature)
     fn = tf.function(_serving_fn(model, signature), input_signature=specs, autograph=False)
-    import logging
-
     logging.getLogger("tf2onnx").setLevel(logging.CRITICAL)  # unsupported-op errors are fixed afterwards
     tf2onnx.convert.from_function(fn, input_signature=specs, opset=opset, output_path=path)
     return {"exporter_version": tf2onnx.__version__}
@@ -113,7 +115,7 @@ def _generic_torch_norms():
     for the duration of the export only.
     """
     try:
-        from keras.src.ops import nn as keras_nn
+        from keras.src.ops import nn as keras_nn  # lazy: keras
     except ImportError:  # pragma: no cover - keras layout changed; export as is
         yield
         return
@@ -140,8 +142,8 @@ def _register_torch_symbolics() -> None:
     global _TORCH_SYMBOLICS_REGISTERED
     if _TORCH_SYMBOLICS_REGISTERED:
         return
-    import torch
-    from torch.onnx import register_custom_op_symbolic
+    import torch  # lazy: backend (torch)
+    from torch.onnx import register_custom_op_symbolic  # lazy: backend (torch)
 
     def ravel(g, x):
         return g.op("Reshape", x, g.op("Constant", value_t=torch.tensor([-1], dtype=torch.int64)))
@@ -153,9 +155,6 @@ def _register_torch_symbolics() -> None:
 @contextlib.contextmanager
 def _captured_fd_output():
     """Capture what C++/Python code prints on stdout and stderr (the TorchScript exporter dumps whole graphs)."""
-    import sys
-    import tempfile
-
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
@@ -177,7 +176,7 @@ def _captured_fd_output():
 
 
 def export_onnx_torch(model: Any, path: str, signature: Signature, opset: Optional[int]) -> Dict[str, Any]:
-    import torch
+    import torch  # lazy: backend (torch)
 
     _register_torch_symbolics()
 
@@ -216,8 +215,8 @@ def export_onnx_torch(model: Any, path: str, signature: Signature, opset: Option
 
 
 def export_onnx_jax(model: Any, path: str, signature: Signature, opset: Optional[int]) -> Dict[str, Any]:
-    import jax
-    import jax2onnx
+    import jax  # lazy: backend (jax)
+    import jax2onnx  # lazy: optional dependency (jax2onnx)
 
     def predict(*flat):
         outputs = model(signature.pack_inputs(list(flat)), training=False)
@@ -242,7 +241,7 @@ def export_native(model: Any, fmt: str, path: str, signature: Signature, opset: 
     rewritten, outputs and dynamic axes named, non-standard operators
     rejected.
     """
-    import keras
+    import keras  # lazy: keras
 
     backend = keras.backend.backend()
     if (fmt, backend) not in EXPORTER:
@@ -255,7 +254,5 @@ def export_native(model: Any, fmt: str, path: str, signature: Signature, opset: 
     info.update(exporters[backend](model, path, signature, opset))
     if not os.path.exists(path):
         raise RuntimeError(f"The {info['exporter']} exporter reported success but wrote no file at {path}.")
-    from dlzoo.export.onnx_fixes import finalize
-
     info.update(finalize(path, signature))
     return info

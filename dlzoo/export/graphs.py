@@ -78,7 +78,7 @@ def select_graph(model: Any, graph: Optional[str]) -> Any:
 
 
 def _two_tower_lcm_graphs(model: Any) -> Dict[str, Any]:
-    import keras
+    import keras  # lazy: keras
 
     cache = getattr(model, "_dlzoo_export_graphs", None)
     if cache is not None:

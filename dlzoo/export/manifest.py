@@ -16,6 +16,10 @@ import os
 import platform
 from typing import Any, Dict, Optional
 
+import numpy as np
+
+import dlzoo
+
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
 WEIGHTS_HASH_METHOD = (
@@ -26,8 +30,7 @@ WEIGHTS_HASH_METHOD = (
 
 def weights_sha256(model: Any) -> str:
     """A backend-independent hash of the model's weights (see `WEIGHTS_HASH_METHOD`)."""
-    import keras
-    import numpy as np
+    import keras  # lazy: keras
 
     digest = hashlib.sha256()
     for w in model.weights:
@@ -54,9 +57,7 @@ def package_version(name: str) -> Optional[str]:
 
 
 def versions(backend: str) -> Dict[str, Optional[str]]:
-    import keras
-
-    import dlzoo
+    import keras  # lazy: keras
 
     backend_dist = {"tensorflow": "tensorflow", "torch": "torch", "jax": "jax"}.get(backend, backend)
     result = {

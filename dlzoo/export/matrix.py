@@ -21,19 +21,20 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
+import dlzoo
+from dlzoo.export.api import export
+from dlzoo.export.graphs import _GRAPHS
 from dlzoo.export.routes import BACKENDS, FORMATS
 
 
 def matrix_entries(pattern: str = "*-tiny", include_examples: bool = True) -> List[str]:
     """Every entry of the matrix: the examples, then each zoo model matching `pattern` (or its graphs)."""
-    import dlzoo
-    from dlzoo.export.examples import EXAMPLES
-    from dlzoo.export.graphs import _GRAPHS
+    from dlzoo.export.examples import EXAMPLES  # lazy: keras
 
     entries = list(EXAMPLES) if include_examples else []
     if importlib.util.find_spec("dlzoo.builder") is None:
         return entries
-    from dlzoo import builder
+    from dlzoo import builder  # lazy: keras
 
     for name in dlzoo.list_models(pattern):
         entry = _GRAPHS.get(builder.resolve(name).get("model"))
@@ -47,12 +48,10 @@ def matrix_entries(pattern: str = "*-tiny", include_examples: bool = True) -> Li
 
 def build_entry(entry: str):
     """(model, graph) for a matrix entry."""
-    from dlzoo.export.examples import EXAMPLES, build_example
+    from dlzoo.export.examples import EXAMPLES, build_example  # lazy: keras
 
     if entry in EXAMPLES:
         return build_example(entry), None
-    import dlzoo
-
     name, _, graph = entry.partition(":")
     return dlzoo.build(name), graph or None
 
@@ -64,9 +63,7 @@ def run_matrix(
     log=None,
 ) -> List[Dict[str, Any]]:
     """Export every entry to every format on this process's backend; one row per (entry, format)."""
-    import keras
-
-    from dlzoo.export.api import export
+    import keras  # lazy: keras
 
     backend = keras.backend.backend()
     entries = list(entries) if entries is not None else matrix_entries()

@@ -13,6 +13,8 @@
 
 from typing import Any, Dict, List
 
+import numpy as np
+
 from dlzoo.export.signature import Signature
 
 _ONNX_DTYPE_TO_NUMPY = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}
@@ -38,7 +40,7 @@ def _all_names(graph) -> set:
 
 
 def _elem_types(model) -> Dict[str, int]:
-    import onnx
+    import onnx  # lazy: optional dependency (onnx)
 
     try:
         inferred = onnx.shape_inference.infer_shapes(model)
@@ -56,9 +58,8 @@ def _elem_types(model) -> Dict[str, int]:
 
 def replace_erfc(model) -> int:
     """Rewrite every `Erfc(x)` node as `Sub(1, Erf(x))`. Returns the number rewritten."""
-    import numpy as np
-    import onnx
-    from onnx import helper, numpy_helper
+    import onnx  # lazy: optional dependency (onnx)
+    from onnx import helper, numpy_helper  # lazy: optional dependency (onnx)
 
     graph = model.graph
     erfc_nodes = [n for n in graph.node if n.op_type == "Erfc" and n.domain in ("", "ai.onnx")]
@@ -112,7 +113,7 @@ def _rename_tensor(graph, old: str, new: str) -> None:
 
 def name_outputs(model, output_names: List[str]) -> int:
     """Give graph outputs the model's names, through Identity nodes. Returns how many were renamed."""
-    from onnx import helper
+    from onnx import helper  # lazy: optional dependency (onnx)
 
     graph = model.graph
     if len(graph.output) != len(output_names):
@@ -170,7 +171,7 @@ def name_input_dims(model, signature: Signature) -> None:
 
 def nonstandard_ops(model) -> List[str]:
     """Operators of the default domain that the ONNX standard does not define."""
-    import onnx
+    import onnx  # lazy: optional dependency (onnx)
 
     bad = set()
 
@@ -190,7 +191,7 @@ def nonstandard_ops(model) -> List[str]:
 
 def finalize(path: str, signature: Signature) -> Dict[str, Any]:
     """Apply every fix to the ONNX file at `path` in place; check it; return what was done."""
-    import onnx
+    import onnx  # lazy: optional dependency (onnx)
 
     model = onnx.load(path)
     fixes = []

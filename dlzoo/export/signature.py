@@ -199,7 +199,7 @@ def signature_from_model(model: Any, dynamic_axes: Optional[Dict[str, Any]] = No
     Returns:
         A `Signature`.
     """
-    import keras
+    import keras  # lazy: keras
 
     inputs = getattr(model, "inputs", None)
     if not inputs:

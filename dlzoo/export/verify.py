@@ -41,7 +41,7 @@ class Cases:
 
 def reference_cases(model: Any, signature: Signature, sizes: Sequence[Dict[str, int]]) -> Cases:
     """Run the Keras model on deterministic inputs of each size assignment."""
-    import keras
+    import keras  # lazy: keras
 
     def run(data):
         result = model(signature.pack_inputs([data[n] for n in signature.input_names]), training=False)

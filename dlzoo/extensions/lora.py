@@ -14,6 +14,7 @@ import json
 import math
 import os
 
+import h5py
 import numpy as np
 
 import keras
@@ -227,8 +228,6 @@ def save_lora_weights(model, path):
         with open(path, "wb") as f:
             np.savez(f, **arrays)
     else:
-        import h5py
-
         with h5py.File(path, "w") as f:
             f.attrs[_META_KEY] = text
             for key, value in arrays.items():
@@ -244,8 +243,6 @@ def _read_adapter(path, fmt):
             arrays = {k: data[k] for k in data.files}
         meta = arrays.pop(_META_KEY, None)
         return arrays, None if meta is None else json.loads(bytes(meta).decode("utf-8"))
-    import h5py
-
     arrays = {}
     with h5py.File(path, "r") as f:
         meta = json.loads(f.attrs[_META_KEY]) if _META_KEY in f.attrs else None

@@ -33,6 +33,7 @@ import numpy as np
 
 import keras
 
+from dlzoo.diffusion import DDIMScheduler
 from dlzoo.lcm.losses import DiffusionMSE, NextConceptMSE
 from dlzoo.validation import check_bool, check_float, check_int, check_positive_int
 
@@ -233,8 +234,6 @@ class _TwoTowerLoop:
     """Incremental context encoding plus one DDIM sampling loop per new concept."""
 
     def __init__(self, model, scheduler, steps, guidance_scale, guidance_rescale, initial_noise_scale, clip_noise, eta):
-        from dlzoo.diffusion import DDIMScheduler
-
         self.prenet = model.get_layer("encoder_prenet")
         self.encoder = model.get_layer("encoder")
         self.denoiser = model.get_layer("denoiser")

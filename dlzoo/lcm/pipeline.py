@@ -10,10 +10,14 @@ decoder:
     model (generate) --normalizer.denormalize--> raw predictions --decoder--> sentences
 """
 
+import json
+import os
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+import dlzoo
+from dlzoo.concepts import EmbeddingNormalizer, RetrievalDecoder, SentenceEncoder, split_sentences
 from dlzoo.lcm.generation import GenerationResult, generate
 
 DECODE_SPACES = ("raw", "normalized")
@@ -69,8 +73,6 @@ class LCMPipeline:
 
     def split(self, text: str) -> List[str]:
         """Sentences of `text`."""
-        from dlzoo.concepts import split_sentences
-
         return split_sentences(text, splitter=self.splitter)
 
     def encode(self, sentences: Sequence[str]) -> np.ndarray:
@@ -125,12 +127,6 @@ class LCMPipeline:
             encoder: the sentence encoder the model was trained on. Defaults
                 to `dlzoo.concepts.SentenceEncoder()` (MiniLM).
         """
-        import json
-        import os
-
-        import dlzoo
-        from dlzoo.concepts import EmbeddingNormalizer, RetrievalDecoder, SentenceEncoder
-
         directory = os.fspath(path)
         if os.path.isfile(directory):
             directory = os.path.dirname(os.path.abspath(directory))

@@ -10,6 +10,7 @@ modules use only relative imports) and runs uvicorn with the factory
 this file again as their main module, so they load the package the same way.
 """
 
+import argparse
 import importlib.util
 import os
 import sys
@@ -37,9 +38,7 @@ load_standalone()
 
 
 def main(argv=None) -> int:
-    import argparse
-
-    import uvicorn
+    import uvicorn  # lazy: optional dependency (uvicorn)
 
     parser = argparse.ArgumentParser(prog="dlzoo serve (server process)")
     parser.add_argument("--host", default="127.0.0.1")

@@ -95,12 +95,12 @@ def create_app(
     max_tokens: int = DEFAULT_MAX_TOKENS,
 ):
     """Build the FastAPI app around a runner (see `dlzoo.serving.to_app`)."""
-    from fastapi import FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.responses import HTMLResponse, JSONResponse
-    from starlette.concurrency import run_in_threadpool
-    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from fastapi import FastAPI, Request  # lazy: optional dependency (fastapi)
+    from fastapi.exceptions import RequestValidationError  # lazy: optional dependency (fastapi)
+    from fastapi.openapi.docs import get_swagger_ui_html  # lazy: optional dependency (fastapi)
+    from fastapi.responses import HTMLResponse, JSONResponse  # lazy: optional dependency (fastapi)
+    from starlette.concurrency import run_in_threadpool  # lazy: optional dependency (fastapi)
+    from starlette.exceptions import HTTPException as StarletteHTTPException  # lazy: optional dependency (fastapi)
 
     if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
         raise ValueError(f"`max_batch_size` must be an integer >= 1. Received: max_batch_size={max_batch_size!r}.")

@@ -9,6 +9,8 @@ import importlib
 import json
 import os
 
+from . import DEFAULT_MAX_TOKENS, to_app
+
 CONFIG_ENV = "DLZOO_SERVE_CONFIG"
 
 
@@ -23,8 +25,6 @@ def _load_factory(spec: str):
 
 
 def create_app():
-    from . import DEFAULT_MAX_TOKENS, to_app
-
     raw = os.environ.get(CONFIG_ENV)
     if not raw:
         raise RuntimeError(f"{CONFIG_ENV} is not set; start the server with `dlzoo serve PATH`.")

@@ -85,7 +85,7 @@ class OnnxRunner(Runner):
     def __init__(self, path: str, manifest: Optional[Dict[str, Any]] = None):
         super().__init__()
         try:
-            import onnxruntime as ort
+            import onnxruntime as ort  # lazy: optional dependency (onnxruntime)
         except ImportError:
             raise ImportError("Serving an ONNX model needs onnxruntime: `pip install onnxruntime`.") from None
         options = ort.SessionOptions()
@@ -133,7 +133,7 @@ class SavedModelRunner(Runner):
         super().__init__()
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         try:
-            import tensorflow as tf
+            import tensorflow as tf  # lazy: optional dependency (tensorflow)
         except ImportError:
             raise ImportError("Serving a SavedModel needs TensorFlow: `pip install tensorflow`.") from None
         self.tf = tf
@@ -166,7 +166,7 @@ def _use_backend(backend: Optional[str]) -> str:
     if backend is not None and backend not in KERAS_BACKENDS:
         raise ValueError(f"Unknown Keras backend. Received: backend={backend!r}. Allowed: {list(KERAS_BACKENDS)}.")
     if "keras" in sys.modules:
-        import keras
+        import keras  # lazy: keras
 
         current = keras.backend.backend()
         if backend is not None and backend != current:
@@ -178,7 +178,7 @@ def _use_backend(backend: Optional[str]) -> str:
         return current
     if backend is not None:
         os.environ["KERAS_BACKEND"] = backend
-    import keras
+    import keras  # lazy: keras (after KERAS_BACKEND is set)
 
     return keras.backend.backend()
 
@@ -191,15 +191,15 @@ class KerasRunner(Runner):
     def __init__(self, model_or_path: Any, backend: Optional[str] = None, graph: Optional[str] = None):
         super().__init__()
         self.backend = _use_backend(backend)
-        import keras
+        import keras  # lazy: keras
 
-        from dlzoo.export.graphs import select_graph
-        from dlzoo.export.signature import signature_from_model
+        from dlzoo.export.graphs import select_graph  # lazy: keeps the standalone server free of dlzoo
+        from dlzoo.export.signature import signature_from_model  # lazy: keeps the standalone server free of dlzoo
 
         if isinstance(model_or_path, keras.Model):
             model = model_or_path
         else:
-            from dlzoo.export._worker import load_model
+            from dlzoo.export.api import load_model  # lazy: keeps the standalone server free of dlzoo
 
             model = load_model(os.fspath(model_or_path))
             self.artifact = os.fspath(model_or_path)
@@ -218,7 +218,7 @@ class KerasRunner(Runner):
         self._lock = threading.Lock()
 
     def run(self, feeds):
-        import keras
+        import keras  # lazy: keras
 
         packed = self.signature.pack_inputs([feeds[n] for n in self.signature.input_names])
         with self._lock:  # one call at a time: Keras models are not documented as thread-safe

@@ -19,19 +19,18 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+import keras
+
+from dlzoo.registry import BLOCKS, signature_parameters
+from dlzoo.testing.test_case import _first, make_input, model_feed, wrap_in_model
+
 BACKENDS = ("tensorflow", "torch", "jax")
 DEFAULT_TOLERANCE = 1e-5
 
 
 def _worker(mode: str, workdir: str, names: Optional[List[str]]) -> None:
     """Runs inside one backend's process: save (reference) or load weights, write outputs."""
-    import keras
-
-    from dlzoo.registry import BLOCKS
-
     _load_all_blocks()
-    from dlzoo.testing.test_case import _first, make_input, model_feed, wrap_in_model
-
     backend = keras.backend.backend()
     results = {}
     errors = {}
@@ -61,7 +60,7 @@ def _worker(mode: str, workdir: str, names: Optional[List[str]]) -> None:
 
 def _load_all_blocks() -> None:
     """Register every block: the library's and the plugins'."""
-    import dlzoo.catalog  # noqa: F401
+    import dlzoo.catalog  # noqa: F401  (lazy: it loads the installed plugins, third-party code, on demand)
 
 
 def _as_spec(spec):
@@ -76,9 +75,7 @@ def _as_spec(spec):
 
 
 def _accepts_training(layer) -> bool:
-    import inspect
-
-    return "training" in inspect.signature(layer.call).parameters
+    return any(p.name == "training" for p in signature_parameters(layer.call))
 
 
 def _run_backend(backend: str, mode: str, workdir: str, names: Optional[List[str]], timeout: int) -> None:
@@ -108,8 +105,6 @@ def run_parity(
     Returns:
         `{block: {"tolerance": t, "<ref>-><backend>": max_abs_diff or error, ...}}`.
     """
-    from dlzoo.registry import BLOCKS
-
     _load_all_blocks()
     with tempfile.TemporaryDirectory(prefix="dlzoo-parity-") as workdir:
         _run_backend(reference, "save", workdir, names, timeout)

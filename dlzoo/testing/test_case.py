@@ -4,7 +4,6 @@ Modelled on the checks of `keras.src.testing.TestCase.run_layer_test` (which is
 private, so not imported): one call runs every generic check a block must pass.
 """
 
-import inspect
 import json
 import os
 import tempfile
@@ -14,6 +13,8 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 
 import keras
+
+from dlzoo.registry import init_arguments, signature_parameters
 
 _BASE_CONFIG_KEYS = {"name", "trainable", "dtype"}
 
@@ -276,7 +277,7 @@ class TestCase(unittest.TestCase):
             sym_out = sym_layer(_symbolic(positional), **_symbolic(tensor_kwargs), **call_kwargs)
             self.assertEqual(tuple(_first(sym_out).shape), tuple(primary.shape))
             if not tensor_kwargs and _overrides(cls, "compute_output_shape"):
-                accepted = inspect.signature(sym_layer.compute_output_shape).parameters
+                accepted = {p.name for p in signature_parameters(sym_layer.compute_output_shape)}
                 extra = {k: v for k, v in call_kwargs.items() if k in accepted}
                 shape = sym_layer.compute_output_shape(_shape_of(positional), **extra)
                 shape = _first(shape) if isinstance(shape, (list, dict)) or (
@@ -306,8 +307,6 @@ class TestCase(unittest.TestCase):
         again = keras.saving.deserialize_keras_object(json.loads(json.dumps(serialized)))
         self.assertIsInstance(again, cls)
         self.assertEqual(json.dumps(again.get_config(), sort_keys=True), text)
-        from dlzoo.registry import init_arguments
-
         init_args = set(init_arguments(cls))
         config_keys = set(config) - _BASE_CONFIG_KEYS
         self.assertEqual(

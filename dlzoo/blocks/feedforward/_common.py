@@ -3,9 +3,10 @@
 Private: not a block, nothing here is registered.
 """
 
-import inspect
-
 import keras
+
+from dlzoo.registry import signature_parameters
+from dlzoo.validation import check_choice
 
 # Keras activation names that do not take a plain `f(x)` of the same shape
 # (`glu` halves the last axis, `threshold` needs extra arguments) or are not
@@ -26,11 +27,7 @@ def _keras_activation_names():
         fn = getattr(keras.activations, name)
         if not callable(fn):
             continue
-        required = [
-            p
-            for p in inspect.signature(fn).parameters.values()
-            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
+        required = [p for p in signature_parameters(fn) if p.default is p.empty]
         if len(required) == 1:
             names.append(name)
     return names
@@ -41,8 +38,6 @@ ACTIVATIONS = tuple(sorted(set(_keras_activation_names()) | set(_EXTRA)))
 
 def check_activation(name, value):
     """Check that `value` is a supported activation name (string)."""
-    from dlzoo.validation import check_choice
-
     if not isinstance(value, str):
         raise TypeError(
             f"`{name}` must be the name of an activation (a string), e.g. 'gelu' or 'silu'. "

@@ -13,6 +13,8 @@ Private helpers (plain-data initializer configs, so configs stay JSON):
 
 import math
 
+import keras
+
 TORCH_DEFAULT = "torch_default"
 
 
@@ -72,8 +74,6 @@ def output_kernel(num_heads):
 
 def check_initializer_arg(name, value):
     """`"torch_default"`, a Keras initializer name, or a config dict."""
-    import keras
-
     if value == TORCH_DEFAULT:
         return value
     if isinstance(value, keras.initializers.Initializer):
