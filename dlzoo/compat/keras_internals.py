@@ -14,6 +14,14 @@ def sublayers(layer):
     return list(layer._flatten_layers(include_self=False, recursive=False))
 
 
+def seed_generators(layer):
+    """Every `keras.random.SeedGenerator` a layer and its sub-layers track (`Layer._seed_generators`)."""
+    found = []
+    for sub in layer._flatten_layers(include_self=True, recursive=True):
+        found.extend(getattr(sub, "_seed_generators", []) or [])
+    return found
+
+
 def base_kernel(layer):
     """The stored kernel variable of a LoRA-enabled `Dense`/`EinsumDense` (`layer._kernel`).
 

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 import dlzoo
+from dlzoo.compat.keras_internals import sublayers
 
 
 def _first_example(x):
@@ -40,7 +41,7 @@ def params_per_block(model) -> List[Dict[str, Any]]:
         if type(layer).__name__ == "InputLayer":
             continue
         row = _layer_row(layer)
-        children = [c for c in layer._flatten_layers(include_self=False, recursive=False)]
+        children = sublayers(layer)
         if children and row["parameters"]:
             row["children"] = [_layer_row(c) for c in children if c.count_params() or getattr(type(c), "registered_name", None)]
         rows.append(row)

@@ -207,7 +207,7 @@ def signature_from_model(model: Any, dynamic_axes: Optional[Dict[str, Any]] = No
             "dlzoo.export needs a functional Keras model (or a built Sequential model) whose inputs are known. "
             f"Received: model of type {type(model).__name__} with no `inputs`. Build it with `keras.Input`s."
         )
-    struct = getattr(model, "_inputs_struct", None)
+    struct = model.input  # the structure the model was made with: a dict, a list or one tensor
     if isinstance(struct, dict):
         input_structure = "dict"
         named = list(struct.items())

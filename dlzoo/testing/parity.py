@@ -1,10 +1,11 @@
-"""Cross-backend parity: the same block, weights and input on every backend.
+"""Cross-backend parity: the same block or model, weights and input on every backend.
 
 The reference backend builds each registered block from its registry
-`example`, saves the weights (`.weights.h5`) and its output; every other
-backend, each in its own subprocess (never two backends in one process),
-rebuilds the block, loads those weights and computes the output on the same
-input. The parent process compares the outputs with NumPy only.
+`example`, and each `*-tiny` zoo model, saves the weights (`.weights.h5`)
+and its output; every other backend, each in its own subprocess (never two
+backends in one process), rebuilds it, loads those weights and computes the
+output on the same input. The parent process compares the outputs with
+NumPy only. Models are reported as `model:<name>`.
 
 Run it with `python tools/backend_parity.py` or `run_parity()`.
 """
@@ -28,14 +29,69 @@ BACKENDS = ("tensorflow", "torch", "jax")
 DEFAULT_TOLERANCE = 1e-5
 
 
+MODEL_PREFIX = "model:"
+# Models whose inference draws random numbers from each backend's own generator (their towers are compared
+# in tests/compat/test_legacy_files.py instead).
+RANDOM_AT_INFERENCE = {"lcm-two-tower-tiny"}
+
+
+def block_entries(names=None):
+    """Registered dlzoo blocks with a parity example (Keras' own layers are Keras' business)."""
+    return [e for e in BLOCKS.entries() if e.example and not e.metadata.get("native") and (not names or e.name in names)]
+
+
+def model_names(names=None):
+    """`model:<name>` for every `*-tiny` zoo model."""
+    from dlzoo import configs  # lazy: keeps `import dlzoo.testing` light
+
+    found = [MODEL_PREFIX + n for n in configs.config_names() if n.endswith("-tiny")]
+    return [n for n in found if not names or n in names]
+
+
+def model_inputs(model, batch=2, seq=6, seed=0):
+    """Deterministic data for a model's inputs: ints in [0, 2), masks of ones, floats N(0, 1)."""
+    rng = np.random.default_rng(seed)
+    structure = model.input
+    items = structure.items() if isinstance(structure, dict) else enumerate(keras.tree.flatten(structure))
+    data = {}
+    for key, spec in items:
+        shape = [batch] + [seq if d is None else d for d in spec.shape[1:]]
+        dtype = keras.backend.standardize_dtype(spec.dtype)
+        if dtype == "bool":
+            data[key] = np.ones(shape, bool)
+        elif "int" in dtype:
+            data[key] = rng.integers(0, 2, shape).astype(dtype)
+        else:
+            data[key] = rng.standard_normal(shape).astype(dtype)
+    return data if isinstance(structure, dict) else list(data.values())
+
+
+def _model_output(name, mode, workdir):
+    import dlzoo  # lazy: keras
+
+    keras.utils.set_random_seed(0)
+    model = dlzoo.build(name[len(MODEL_PREFIX):])
+    weights_path = os.path.join(workdir, f"{name.replace(':', '_')}.weights.h5")
+    if mode == "save":
+        model.save_weights(weights_path)
+    else:
+        model.load_weights(weights_path)
+    out = model(model_inputs(model), training=False)
+    return keras.ops.convert_to_numpy(keras.ops.cast(_first(out), "float32"))
+
+
 def _worker(mode: str, workdir: str, names: Optional[List[str]]) -> None:
     """Runs inside one backend's process: save (reference) or load weights, write outputs."""
     _load_all_blocks()
     backend = keras.backend.backend()
     results = {}
     errors = {}
-    entries = [e for e in BLOCKS.entries() if e.example and (not names or e.name in names)]
-    for entry in entries:
+    for name in model_names(names):
+        try:
+            results[name] = _model_output(name, mode, workdir)
+        except Exception as exc:  # reported per model, never hides the others
+            errors[name] = f"{type(exc).__name__}: {exc}"[:500]
+    for entry in block_entries(names):
         try:
             example = entry.example
             keras.utils.set_random_seed(0)
@@ -99,7 +155,8 @@ def run_parity(
     Args:
         reference: str. Backend that creates and saves the weights.
         backends: iterable of str. Backends to compare with the reference.
-        names: list of str. Only these blocks (default: every block with an example).
+        names: list of str. Only these blocks, or `model:<name>` zoo models
+            (default: every block with an example and every `*-tiny` model).
         timeout: int. Seconds allowed per backend subprocess.
 
     Returns:
@@ -117,24 +174,25 @@ def run_parity(
             outputs[backend] = dict(np.load(os.path.join(workdir, f"outputs_{backend}.npz")))
             errors[backend] = json.load(open(os.path.join(workdir, f"errors_{backend}.json")))
     report = {}
-    for entry in BLOCKS.entries():
-        if not entry.example or (names and entry.name not in names):
-            continue
-        row = {"tolerance": entry.metadata.get("parity_tolerance", DEFAULT_TOLERANCE)}
+    tolerances = {e.name: e.metadata.get("parity_tolerance", DEFAULT_TOLERANCE) for e in block_entries(names)}
+    tolerances.update({n: float("inf") if n[len(MODEL_PREFIX):] in RANDOM_AT_INFERENCE else DEFAULT_TOLERANCE
+                       for n in model_names(names)})
+    for name, tolerance in tolerances.items():
+        row = {"tolerance": tolerance}
         for backend in backends:
             if backend == reference:
                 continue
             key = f"{reference}->{backend}"
-            err = errors[reference].get(entry.name) or errors[backend].get(entry.name)
+            err = errors[reference].get(name) or errors[backend].get(name)
             if err:
                 row[key] = err
                 continue
-            if entry.name not in outputs[reference] or entry.name not in outputs[backend]:
+            if name not in outputs[reference] or name not in outputs[backend]:
                 row[key] = "not run in a worker"
                 continue
-            a, b = outputs[reference][entry.name], outputs[backend][entry.name]
+            a, b = outputs[reference][name], outputs[backend][name]
             row[key] = float(np.max(np.abs(a - b))) if a.shape == b.shape else f"shape {a.shape} vs {b.shape}"
-        report[entry.name] = row
+        report[name] = row
     return report
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 import keras
 
+from dlzoo.compat.keras_internals import seed_generators
 from dlzoo.registry import init_arguments, signature_parameters
 
 _BASE_CONFIG_KEYS = {"name", "trainable", "dtype"}
@@ -386,7 +387,4 @@ def _overrides(cls, method):
 
 
 def _seed_generators(layer):
-    found = []
-    for sub in layer._flatten_layers(include_self=True):
-        found.extend(getattr(sub, "_seed_generators", []) or [])
-    return found
+    return seed_generators(layer)
