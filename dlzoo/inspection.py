@@ -8,6 +8,7 @@ hooks, or is built when it has none.
 """
 
 import copy
+import functools
 import json
 from typing import Any, Dict, List, Optional
 
@@ -21,6 +22,18 @@ from dlzoo.registry import BLOCKS, EXTENSIONS, MODELS
 from dlzoo.resolution import plan_of, resolve
 from dlzoo.validation import check_choice, check_positive_int
 from dlzoo.zoo_model import ZooModel, build_resolved
+
+
+@functools.lru_cache(maxsize=16)
+def _unbuilt(config_json: str):
+    """`(plan, unbuilt layers)` of a resolved config (cached: describing a model asks several times)."""
+    plan = plan_of(json.loads(config_json))
+    return plan, (None if plan is None else make_layers(plan))
+
+
+def unbuilt(config: Dict[str, Any]):
+    """The plan of a resolved config and its blocks, made unbuilt (`(None, None)` for an older-form assembler)."""
+    return _unbuilt(json.dumps(config, sort_keys=True))
 
 
 def config_of(source, extensions=None, **params) -> Dict[str, Any]:
@@ -45,13 +58,13 @@ def _model_transform_counts(config, total):
 def block_counts(source, extensions=None, **params) -> Dict[str, int]:
     """`{block name: exact parameter count}` of each block of the model's plan, without allocating."""
     config = config_of(source, extensions=extensions, **params)
-    plan = plan_of(config)
+    plan, layers = unbuilt(config)
     if plan is None:
         raise ValueError(
             f"Model family {config['model']!r} is an assembler of the older form: it has no plan to count "
             "block by block. Use dlzoo.count_params."
         )
-    return count_plan(plan, make_layers(plan))
+    return count_plan(plan, layers)
 
 
 def count_params(source, extensions=None, **params) -> int:
@@ -70,9 +83,9 @@ def count_params(source, extensions=None, **params) -> int:
     if isinstance(source, keras.Model) and not isinstance(source, ZooModel):
         return int(source.count_params())
     config = config_of(source, extensions=extensions, **params)
-    plan = plan_of(config)
+    plan, layers = unbuilt(config)
     if plan is not None:
-        total = sum(count_plan(plan, make_layers(plan)).values())
+        total = sum(count_plan(plan, layers).values())
     else:
         count_fn = MODELS.get(config["model"]).metadata.get("count_params")
         total = None if count_fn is None else int(count_fn(**copy.deepcopy(config["params"])))
@@ -111,9 +124,9 @@ OPTIMIZER_SLOTS = {
 
 
 def _activation_elements(config, batch_size, sequence_length) -> Optional[int]:
-    plan = plan_of(config)
+    plan, layers = unbuilt(config)
     if plan is not None:
-        return sum(activation_elements(plan, make_layers(plan), batch_size, sequence_length).values())
+        return sum(activation_elements(plan, layers, batch_size, sequence_length).values())
     fn = MODELS.get(config["model"]).metadata.get("activation_elements")
     return None if fn is None else int(fn(batch_size, sequence_length, **copy.deepcopy(config["params"])))
 
@@ -221,7 +234,7 @@ def blocks_of(config: Dict[str, Any]) -> List[str]:
         for child in sublayers(layer):
             visit(child)
 
-    layers = make_layers(plan)
+    _, layers = unbuilt(config)
     for node in plan.used_nodes():
         visit(layers[node.name])
     return found
@@ -247,7 +260,7 @@ def describe(source, extensions=None, **params) -> Dict[str, Any]:
     exts = []
     for name, kwargs in configs.normalize_extensions(config.get("extensions")):
         exts.append({"name": name, "arguments": kwargs, "paper": EXTENSIONS.get(name).paper})
-    plan = plan_of(config)
+    plan, layers = unbuilt(config)
     return {
         "name": config["name"],
         "model": config["model"],
@@ -258,7 +271,7 @@ def describe(source, extensions=None, **params) -> Dict[str, Any]:
         "extensions": exts,
         "blocks": [_block_info(b) for b in blocks_of(config)],
         "param_count": count_params(config),
-        "block_params": None if plan is None else count_plan(plan, make_layers(plan)),
+        "block_params": None if plan is None else count_plan(plan, layers),
         "memory": estimate_memory(config),
         "config": config,
     }
