@@ -97,6 +97,12 @@ class ConvNeXtBlockTest(TestCase):
         # 7x7 depthwise + bias, LN, 4x MLP, gamma at 96 channels (ConvNeXt-T stage 1): 79,296.
         self.assertEqual(ConvNeXtBlock().count_params_for((1, 56, 56, 96)), 49 * 96 + 96 + 192 + 2 * 96 * 384 + 384 + 96 + 96)
 
+    def test_activation_elements_for(self):
+        # Per pixel: dwconv and LN outputs (2c), the bottleneck before and after GELU (2f), W2 and block outputs (2c).
+        block = ConvNeXtBlock(intermediate_dim=10)
+        self.assertEqual(block.activation_elements_for((2, 3, 5, 4)), 2 * 3 * 5 * (4 * 4 + 2 * 10))
+        self.assertEqual(ConvNeXtBlock().activation_elements_for((1, 56, 56, 96)), 56 * 56 * 12 * 96)
+
     def test_rejects_bad_arguments(self):
         with self.assertRaisesNamed(ValueError, "kernel_size"):
             ConvNeXtBlock(kernel_size=4)
