@@ -69,5 +69,7 @@ for _name, _cls, _example_args in (
     ("identity", keras.layers.Identity, _example((2, 3))),
     ("rescaling", keras.layers.Rescaling, _example((2, 3), scale=2.0)),
     ("global_average_pooling_2d", keras.layers.GlobalAveragePooling2D, _example((1, 4, 4, 3))),
+    ("max_pooling_2d", keras.layers.MaxPooling2D, _example((1, 6, 6, 3), pool_size=3, strides=2)),
+    ("zero_padding_2d", keras.layers.ZeroPadding2D, _example((1, 4, 4, 3), padding=1)),
 ):
     register_keras_layer(_name, _cls, _no_weights, example=_example_args)

@@ -1,0 +1,54 @@
+"""Helpers shared by the convolution blocks: image shapes, output sizes, norm counts (private).
+
+Nothing here is registered. Every block of this package works on
+channels-last images `(batch, height, width, channels)`.
+"""
+
+import math
+
+from dlzoo.registry import BLOCKS
+from dlzoo.validation import check_choice
+
+# "same": Keras/TensorFlow padding (output size ceil(n / stride); an odd amount of padding puts the extra
+# row/column at the bottom/right). "valid": no padding. "symmetric": kernel_size // 2 on every side
+# (PyTorch's `padding=kernel_size // 2`).
+PADDINGS = ("same", "valid", "symmetric")
+
+
+def image_channels(input_shape, owner):
+    """The (known) channel count of an image batch shape; a ValueError for any other shape."""
+    if len(input_shape) != 4:
+        raise ValueError(
+            f"{owner} expects images of shape (batch, height, width, channels). "
+            f"Received: input_shape={tuple(input_shape)}."
+        )
+    if input_shape[-1] is None:
+        raise ValueError(f"{owner}: the channel axis must have a known size. Received: input_shape={tuple(input_shape)}.")
+    return int(input_shape[-1])
+
+
+def check_padding(name, value):
+    return check_choice(name, value, PADDINGS)
+
+
+def symmetric_padding(kernel_size):
+    """Pixels added on each side by `padding="symmetric"`."""
+    return kernel_size // 2
+
+
+def output_size(size, kernel_size, strides, padding):
+    """Spatial output size of a convolution or pooling window (`None` stays `None`)."""
+    if size is None:
+        return None
+    if padding == "same":
+        return math.ceil(size / strides)
+    pad = symmetric_padding(kernel_size) if padding == "symmetric" else 0
+    return (size + 2 * pad - kernel_size) // strides + 1
+
+
+def count_norm(norm_name, layer, input_shape):
+    """Exact weights of an unbuilt norm layer: its own `count_params_for`, or the registered Keras count."""
+    method = getattr(layer, "count_params_for", None)
+    if method is not None:
+        return int(method(tuple(input_shape)))
+    return int(BLOCKS.get(norm_name).metadata["count_params"](layer, tuple(input_shape)))
