@@ -2,7 +2,7 @@
 
 from dlzoo.parameters import chosen_by_type
 from dlzoo.plan import Plan
-from dlzoo.registry import register_model
+from dlzoo.registry import BLOCKS, register_model, required_arguments
 from dlzoo.validation import check_bool, check_int, check_positive_int, check_rate
 
 
@@ -28,8 +28,24 @@ def _check_stages(p):
     reduction = p["patch_size"] * 2 ** (len(dims) - 1)
     if shape[0] % reduction or shape[1] % reduction:
         raise ValueError(
-            f"The image height and width must be multiples of patch_size * 2**(stages - 1) = {reduction}. "
+            f"The `image_shape` height and width must be multiples of `patch_size` * 2**(stages - 1) = {reduction}. "
             f"Received: image_shape={shape!r}, patch_size={p['patch_size']}, hidden_dims={dims!r}."
+        )
+
+
+def _check_norm_type(p):
+    """Norms that need an argument the family cannot give (AdaLN's `hidden_dim`) or that cannot be counted
+    inside a block before allocation (Keras' BatchNormalization) are refused by name."""
+    norm_type = p["norm"]["type"]
+    usable = [
+        e.name for e in BLOCKS.entries()
+        if e.category == "normalization" and hasattr(e.obj, "count_params_for") and not required_arguments(e.obj)
+    ]
+    if norm_type not in usable:
+        raise ValueError(
+            f"`norm.type` must be one of the normalization blocks this family can make and count: "
+            f"{', '.join(map(repr, usable))}. "
+            f"Received: norm.type={norm_type!r}."
         )
 
 
@@ -55,6 +71,11 @@ def convnext_stages(plan, x, p):
     """
     norm = dict(p["norm"])
     norm_type, epsilon = norm.pop("type"), norm.pop("epsilon", 1e-6)
+    if norm:
+        raise ValueError(
+            "The ConvNeXt stem, downsampling layers and blocks take only `norm.type` and `norm.epsilon`. "
+            f"Received: norm={p['norm']!r}."
+        )
     rates, index, stride = _drop_path_rates(p), 0, 1
     for stage, (dim, depth) in enumerate(zip(p["hidden_dims"], p["depths"])):
         size = p["patch_size"] if stage == 0 else 2
@@ -147,6 +168,7 @@ def convnext(p):
         - [Liu et al., 2022. A ConvNet for the 2020s](https://arxiv.org/abs/2201.03545)
     """
     _check_stages(p)
+    _check_norm_type(p)
     check_positive_int("intermediate_ratio", p["intermediate_ratio"])
     check_bool("use_layer_scale", p["use_layer_scale"])
     num_classes = check_int("num_classes", p["num_classes"], min_value=0)

@@ -193,6 +193,8 @@ def test_backbone_only_and_heads():
     ({"kernel_size": 4}, ["kernel_size", "4"]),
     ({"num_classes": -1}, ["num_classes", "-1"]),
     ({"norm": {"type": "layer_nrom"}}, ["norm.type", "layer_nrom"]),
+    ({"norm": {"type": "ada_ln_zero"}}, ["norm.type", "'layer_norm', 'rms_norm'", "ada_ln_zero"]),
+    ({"norm": {"use_bias": False}}, ["norm.type", "norm.epsilon", "'use_bias': False"]),
 ])
 def test_bad_parameters_are_named_before_allocation(params, fragments):
     with pytest.raises(ValueError) as info:

@@ -250,6 +250,7 @@ def test_features_only_gives_each_layer():
     ({"num_classes": -1}, ["num_classes", "-1"]),
     ({"attention": {"num_heads": 3}}, ["num_heads", "hidden_dim"]),
     ({"norm": {"type": "layer_nrom"}}, ["norm.type", "layer_nrom"]),
+    ({"norm": {"type": "ada_ln_zero"}}, ["norm.type", "'layer_norm', 'rms_norm'", "ada_ln_zero"]),
 ])
 def test_bad_parameters_are_named_before_allocation(params, fragments):
     with pytest.raises(ValueError) as info:
