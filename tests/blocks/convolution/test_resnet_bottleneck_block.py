@@ -1,4 +1,5 @@
 import numpy as np
+from keras.ops import convert_to_numpy as to_numpy
 
 from dlzoo.blocks.convolution import ResNetBottleneckBlock
 from dlzoo.testing import TestCase
@@ -50,7 +51,7 @@ class ResNetBottleneckBlockTest(TestCase):
             self.assertAllClose(got, expected, atol=1e-4, rtol=1e-4, msg=f"{size}, {strides}")
             if strides == 2:  # v1 (stride on the first 1x1) is a different function: the test can tell.
                 v1 = bottleneck_reference(x.astype("float64"), convs, shortcut, strides, 1e-3, stride_on_3x3=False)
-                self.assertGreater(np.abs(np.asarray(got) - v1).max(), 1e-2)
+                self.assertGreater(np.abs(to_numpy(got) - v1).max(), 1e-2)
 
     def test_zero_init_residual_starts_as_identity(self):
         x = np.random.default_rng(1).standard_normal((2, 4, 4, 8)).astype("float32")

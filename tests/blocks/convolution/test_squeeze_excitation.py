@@ -1,4 +1,5 @@
 import numpy as np
+from keras.ops import convert_to_numpy as to_numpy
 
 from dlzoo.blocks.convolution import SqueezeExcitation
 from dlzoo.testing import TestCase
@@ -42,10 +43,10 @@ class SqueezeExcitationTest(TestCase):
         rng = np.random.default_rng(1)
         x = rng.standard_normal((1, 4, 4, 4)).astype("float32")
         layer = SqueezeExcitation(squeeze_dim=2)
-        before = np.asarray(layer(x))
+        before = to_numpy(layer(x))
         changed = x.copy()
         changed[0, 0, 0] += 5.0
-        after = np.asarray(layer(changed))
+        after = to_numpy(layer(changed))
         ratio_before, ratio_after = before[0, 3, 3] / x[0, 3, 3], after[0, 3, 3] / x[0, 3, 3]
         self.assertGreater(np.abs(ratio_before - ratio_after).max(), 1e-4)
 
