@@ -236,6 +236,11 @@ def test_backbone_heads_and_features():
     assert tuple(last(x)["stage_1"].shape) == (2, 4, 4, 16)
 
 
+def test_memory_estimate_grows_with_the_batch():
+    small = dlzoo.estimate_memory("resnet-50", batch_size=1)["bytes"]["activations"]
+    assert dlzoo.estimate_memory("resnet-50", batch_size=8)["bytes"]["activations"] == 8 * small
+
+
 def test_count_params_without_building():
     for params in ({"block_type": "bottleneck", "hidden_dims": [16, 32], "drop_path_rate": 0.1, "dropout": 0.2},
                    {"norm": "layer_norm", "norm_epsilon": 1e-6, "depths": [2, 1], "use_zero_init_residual": False},

@@ -46,6 +46,11 @@ def output_size(size, kernel_size, strides, padding):
     return (size + 2 * pad - kernel_size) // strides + 1
 
 
+def elements(shape):
+    """Number of elements of a concrete shape (batch included)."""
+    return math.prod(int(d) for d in shape)
+
+
 def count_norm(norm_name, layer, input_shape):
     """Exact weights of an unbuilt norm layer: its own `count_params_for`, or the registered Keras count."""
     method = getattr(layer, "count_params_for", None)

@@ -9,7 +9,7 @@ the number of channels or the resolution.
 
 import keras
 
-from dlzoo.blocks.convolution._common import image_channels
+from dlzoo.blocks.convolution._common import elements, image_channels
 from dlzoo.blocks.convolution.conv_norm_act import ConvNormAct
 from dlzoo.blocks.feedforward._common import check_activation, get_activation
 from dlzoo.blocks.residual.drop_path import DropPath
@@ -114,6 +114,17 @@ class ResidualUnit(keras.layers.Layer):
         for layer in self.branch:
             shape = layer.compute_output_shape(shape)
         return shape
+
+    def activation_elements_for(self, input_shape):
+        """Elements kept for the backward pass: every branch and shortcut layer's, the sum and its activation."""
+        channels = image_channels(input_shape, type(self).__name__)
+        total, shape = 0, tuple(input_shape)
+        for layer in self.branch:
+            total += layer.activation_elements_for(shape)
+            shape = layer.compute_output_shape(shape)
+        if self._needs_projection(channels):
+            total += self._projection().activation_elements_for(tuple(input_shape))
+        return total + 2 * elements(shape)
 
     def count_params_for(self, input_shape):
         channels = image_channels(input_shape, type(self).__name__)

@@ -2,7 +2,14 @@
 
 import keras
 
-from dlzoo.blocks.convolution._common import check_padding, count_norm, image_channels, output_size, symmetric_padding
+from dlzoo.blocks.convolution._common import (
+    check_padding,
+    count_norm,
+    elements,
+    image_channels,
+    output_size,
+    symmetric_padding,
+)
 from dlzoo.blocks.feedforward._common import check_activation, check_initializer, get_activation
 from dlzoo.registry import check_block_role, get_block, init_arguments, make_block, register_block
 from dlzoo.validation import check_bool, check_choice, check_divides, check_float, check_positive_int
@@ -192,6 +199,14 @@ class ConvNormAct(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return self._output_shape(input_shape)
+
+    def activation_elements_for(self, input_shape):
+        """Elements kept for the backward pass: the padded input (if padded here) and the outputs of the
+        convolution, the norm and the activation."""
+        kept = (1 + int(self.norm is not None) + int(self.activation is not None)) * elements(self._output_shape(input_shape))
+        if self.padding == "symmetric" and self.kernel_size > 1:
+            kept += elements(self._padded_shape(input_shape))
+        return kept
 
     def count_params_for(self, input_shape):
         channels = image_channels(input_shape, "ConvNormAct")

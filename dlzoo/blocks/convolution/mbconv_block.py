@@ -2,7 +2,7 @@
 
 import keras
 
-from dlzoo.blocks.convolution._common import image_channels
+from dlzoo.blocks.convolution._common import elements, image_channels
 from dlzoo.blocks.convolution.conv_norm_act import ConvNormAct
 from dlzoo.blocks.convolution.squeeze_excitation import SqueezeExcitation
 from dlzoo.blocks.feedforward._common import check_activation
@@ -187,6 +187,15 @@ class MBConvBlock(keras.layers.Layer):
         for layer in self._sublayers(image_channels(input_shape, "MBConvBlock")):
             shape = layer.compute_output_shape(shape)
         return shape
+
+    def activation_elements_for(self, input_shape):
+        """Elements kept for the backward pass: every sub-layer's, and the residual sum."""
+        channels = image_channels(input_shape, "MBConvBlock")
+        total, shape = 0, tuple(input_shape)
+        for layer in self._sublayers(channels):
+            total += layer.activation_elements_for(shape)
+            shape = layer.compute_output_shape(shape)
+        return total + (elements(shape) if self._has_residual(channels) else 0)
 
     def count_params_for(self, input_shape):
         total, shape = 0, tuple(input_shape)

@@ -2,7 +2,7 @@
 
 import keras
 
-from dlzoo.blocks.convolution._common import image_channels
+from dlzoo.blocks.convolution._common import elements, image_channels
 from dlzoo.blocks.feedforward._common import check_activation, get_activation
 from dlzoo.registry import register_block
 from dlzoo.validation import check_float, check_positive_int
@@ -86,6 +86,12 @@ class SqueezeExcitation(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+    def activation_elements_for(self, input_shape):
+        """Elements kept for the backward pass: the gated output and the small per-channel vectors."""
+        c = image_channels(input_shape, "SqueezeExcitation")
+        b, d = int(input_shape[0]), self._squeezed(c)
+        return elements(input_shape) + b * (3 * c + 2 * d)
 
     def count_params_for(self, input_shape):
         c = image_channels(input_shape, "SqueezeExcitation")

@@ -124,6 +124,12 @@ class ConvNormActTest(TestCase):
         # ResNet-50 stem: 7x7x3x64 kernel, BN gamma/beta/mean/variance of 64 channels.
         self.assertEqual(ConvNormAct(64, 7, 2, "symmetric").count_params_for((1, 224, 224, 3)), 7 * 7 * 3 * 64 + 4 * 64)
 
+    def test_activation_elements_for(self):
+        # Kept for the backward pass: the padded input (2, 8, 8, 3) and the conv, norm and activation outputs (2, 3, 3, 8).
+        layer = ConvNormAct(8, 3, 2, "symmetric")
+        self.assertEqual(layer.activation_elements_for((2, 6, 6, 3)), 2 * 8 * 8 * 3 + 3 * (2 * 3 * 3 * 8))
+        self.assertEqual(ConvNormAct(8, 1, norm=None, activation=None).activation_elements_for((2, 6, 6, 3)), 2 * 6 * 6 * 8)
+
     def test_rejects_bad_arguments(self):
         with self.assertRaisesNamed(ValueError, "padding", "'SAME'", "'symmetric'"):
             ConvNormAct(4, padding="SAME")

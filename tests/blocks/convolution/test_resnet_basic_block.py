@@ -62,6 +62,14 @@ class ResNetBasicBlockTest(TestCase):
         expected = 3 * 3 * 64 * 128 + 3 * 3 * 128 * 128 + 64 * 128 + 3 * 4 * 128
         self.assertEqual(ResNetBasicBlock(128, strides=2).count_params_for((1, 56, 56, 64)), expected)
 
+    def test_activation_elements_for(self):
+        out = 2 * 3 * 3 * 8
+        conv_1 = 2 * 8 * 8 * 4 + 3 * out  # padded input, conv, norm, activation
+        conv_2 = 2 * 5 * 5 * 8 + 2 * out  # padded input, conv, norm
+        shortcut = 2 * out  # conv, norm
+        expected = conv_1 + conv_2 + shortcut + 2 * out  # the sum and its activation
+        self.assertEqual(ResNetBasicBlock(8, strides=2).activation_elements_for((2, 6, 6, 4)), expected)
+
     def test_rejects_bad_arguments(self):
         with self.assertRaisesNamed(ValueError, "filters"):
             ResNetBasicBlock(0)
