@@ -1,5 +1,6 @@
 import math
 
+import keras
 import numpy as np
 import pytest
 
@@ -88,7 +89,7 @@ class PatchPositionEmbeddingTest(TestCase):
         layer.build((1, 3, 4, 5))
         table = rng.standard_normal((1 + 12, 5)).astype("float32")
         layer.embeddings.assign(table)
-        out = np.asarray(layer(np.zeros((2, 5, 2, 5), "float32")))
+        out = keras.ops.convert_to_numpy(layer(np.zeros((2, 5, 2, 5), "float32")))
         expected_patches = bicubic_reference(table[1:].reshape(3, 4, 5), 5, 2).reshape(10, 5)
         self.assertEqual(out.shape, (2, 11, 5))
         self.assertAllClose(out[:, 0], np.broadcast_to(table[0], (2, 5)), atol=0, rtol=0)  # the class row is not resized
