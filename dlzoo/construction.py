@@ -14,7 +14,7 @@ import keras
 
 import dlzoo.blocks  # noqa: F401  (registers the built-in blocks)
 from dlzoo.plan import Plan, Tensor, map_tensors
-from dlzoo.registry import BLOCKS, accepted_keywords, make_block
+from dlzoo.registry import BLOCKS, accepted_keywords, count_weights, make_block
 
 
 def make_layers(plan: Plan) -> Dict[str, Any]:
@@ -112,33 +112,23 @@ def first_calls(plan: Plan):
     return first
 
 
-def count_block(node_block: str, layer, args, tensor_kwargs) -> int:
-    """Exact weights of one unbuilt block for its input shapes.
+def count_block(node_block: str, layer, args, tensor_kwargs, trainable_only: bool = False) -> int:
+    """Exact weights of one unbuilt block for its input shapes (`dlzoo.registry.count_weights`)."""
+    return count_weights(layer, *args, trainable_only=trainable_only, **tensor_kwargs)
 
-    A dlzoo block answers with its own `count_params_for`; a Keras layer
-    registered with `register_keras_layer` with the recorded closed form.
+
+def count_plan(plan: Plan, layers, trainable_only: bool = False) -> Dict[str, int]:
+    """`{node name: exact weight count}` of every used node (a node called twice counts once).
+
+    `trainable_only` leaves out the weights no gradient updates (BatchNorm's
+    moving statistics, fixed tables): what PyTorch calls the parameters.
     """
-    method = getattr(layer, "count_params_for", None)
-    if method is None:
-        method = BLOCKS.get(node_block).metadata.get("count_params")
-        if method is None:
-            raise TypeError(
-                f"Block {layer.name!r} ({node_block}) cannot be counted without allocating: it has no "
-                "`count_params_for(input_shape, ...)`. Add one (see guides/adding_a_block.md)."
-            )
-        return int(method(layer, *args, **tensor_kwargs))
-    keep = _accepted(method, tensor_kwargs)
-    return int(method(*args, **{k: v for k, v in tensor_kwargs.items() if k in keep}))
-
-
-def count_plan(plan: Plan, layers) -> Dict[str, int]:
-    """`{node name: exact weight count}` of every used node (a node called twice counts once)."""
     shapes = propagate_shapes(plan, layers)
     counts = {}
     for name, index in first_calls(plan).items():
         args, tensor_kwargs, _ = _call_shapes(plan.calls[index], shapes)
         try:
-            counts[name] = count_block(plan.node(name).block, layers[name], args, tensor_kwargs)
+            counts[name] = count_block(plan.node(name).block, layers[name], args, tensor_kwargs, trainable_only)
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"Block {name!r} ({plan.node(name).block}): {exc}") from None
     return counts

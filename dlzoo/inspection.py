@@ -13,6 +13,7 @@ import json
 from typing import Any, Dict, List, Optional
 
 import keras
+import numpy as np
 
 from dlzoo import configs
 from dlzoo.compat.keras_internals import sublayers
@@ -67,32 +68,38 @@ def block_counts(source, extensions=None, **params) -> Dict[str, int]:
     return count_plan(plan, layers)
 
 
-def count_params(source, extensions=None, **params) -> int:
+def count_params(source, extensions=None, trainable_only=False, **params) -> int:
     """Exact parameter count without allocating any weight.
 
     Sums each block's own `count_params_for` over the model's plan, so a 7B
-    model answers in milliseconds. An extension that changes the built
-    model (LoRA) counts itself when it can; otherwise, as for an older-form
-    assembler without a count function, the model is built and counted.
+    model answers in milliseconds. The count is every weight the Keras model
+    holds (`model.count_params()`), BatchNorm's moving statistics included;
+    `trainable_only=True` leaves out the weights no gradient updates, which
+    is what PyTorch and the papers call the parameters (ResNet-50:
+    25,557,032). An extension that changes the built model (LoRA) counts
+    itself when it can; otherwise, as for an older-form assembler without a
+    count function, the model is built and counted.
 
     Args:
         source: a name, path, dict or model (see `dlzoo.build`).
         extensions: extensions to apply.
+        trainable_only: bool. Count only the weights training updates.
+            Defaults to `False`.
         **params: parameter overrides.
     """
     if isinstance(source, keras.Model) and not isinstance(source, ZooModel):
-        return int(source.count_params())
+        return int(sum(int(np.prod(w.shape)) for w in source.trainable_weights) if trainable_only else source.count_params())
     config = config_of(source, extensions=extensions, **params)
     plan, layers = unbuilt(config)
     if plan is not None:
-        total = sum(count_plan(plan, layers).values())
+        total = sum(count_plan(plan, layers, trainable_only=trainable_only).values())
     else:
         count_fn = MODELS.get(config["model"]).metadata.get("count_params")
         total = None if count_fn is None else int(count_fn(**copy.deepcopy(config["params"])))
     if total is not None:
         total = _model_transform_counts(config, total)
     if total is None:
-        return int(build_resolved(config).count_params())
+        return count_params(build_resolved(config), trainable_only=trainable_only)
     return int(total)
 
 

@@ -240,6 +240,12 @@ def check_section(name: str, value: Mapping[str, Any], section: Section, model: 
             f"Unknown parameter {full!r} for {model}: `{name}` holds arguments of the block {block!r}.{hint} "
             f"Received: {full}={value[key]!r}. Valid: {', '.join(f'{name}.{a}' for a in accepted)}."
         )
+    needed = [a for a in required_arguments(get_block(block)) if a not in value and a not in section.reserved]
+    if section.role and needed:
+        raise ValueError(
+            f"`{name}.type`={block!r} cannot be used by {model}: that block needs {', '.join(needed)}, which the "
+            f"model does not set. Received: {name}.type={block!r}."
+        )
     checked = plain(dict(value), where=name)
     _let_the_block_check(name, block, {k: v for k, v in checked.items() if k != "type"}, model)
     return checked

@@ -1,4 +1,4 @@
-"""Registries of named things: blocks, models, extensions and experiment components.
+"""Registries of named things: blocks, models, extensions, checkpoint converters and experiment components.
 
 Every public name in dlzoo resolves through one of these registries, so an
 unknown name always fails the same way: a `ValueError` that names the kind,
@@ -7,7 +7,8 @@ the value, and the closest registered names ("did you mean ...").
 Pure Python: Keras is imported only inside `register_block` (when a block
 module is imported), so the CLI's argument parsing and `dlzoo list` stay
 cheap. Blocks register when `dlzoo.blocks` is imported, families when
-`dlzoo.families` is, extensions when `dlzoo.extensions` is.
+`dlzoo.families` is, extensions when `dlzoo.extensions` is, checkpoint
+converters when `dlzoo.checkpoints` is.
 """
 
 import dataclasses
@@ -116,6 +117,7 @@ def _qualname(obj: Any) -> str:
 BLOCKS = Registry("block")
 MODELS = Registry("model family")
 EXTENSIONS = Registry("extension")
+CONVERTERS = Registry("checkpoint converter")
 COMPONENTS: Dict[str, Registry] = {}
 
 
@@ -308,6 +310,30 @@ def register_extension(
     return decorator
 
 
+def register_converter(model_type: str, family: str, reference: Optional[str] = None, **metadata: Any) -> Callable:
+    """Class decorator: register a checkpoint converter for one Hugging Face `model_type`.
+
+    A converter (`dlzoo.checkpoints.Converter`) maps a `config.json` of that
+    `model_type` to the params of a dlzoo family and checkpoint tensors to the
+    model's weights, both ways (see `guides/checkpoints.md`).
+
+    Args:
+        model_type: str. The `model_type` of `config.json` (`"llama"`).
+        family: str. The dlzoo family it builds (`"llama"`).
+        reference: str. Where the architecture is documented.
+        **metadata: Extra facts recorded with the entry.
+    """
+
+    def decorator(cls):
+        CONVERTERS.add(Entry(name=model_type, obj=cls, kind="checkpoint converter", paper=reference,
+                             metadata=dict(metadata, family=family)))
+        cls.model_type = model_type
+        cls.family = family
+        return cls
+
+    return decorator
+
+
 def register_component(kind: str, name: str, **metadata: Any) -> Callable:
     """Decorator: register an experiment component (loss, metric, dataset, ...)."""
 
@@ -384,6 +410,35 @@ def check_block_role(param: str, value: Any, role: str) -> str:
             f"Received: {param}={value!r}. Allowed: {', '.join(repr(a) for a in allowed)}."
         )
     return value
+
+
+def count_weights(layer, *input_shapes: Any, trainable_only: bool = False, **other_shapes: Any) -> int:
+    """Exact weights of an unbuilt layer for its input shapes, without building it.
+
+    A dlzoo block answers with its `count_params_for` (and, for
+    `trainable_only`, subtracts its `non_trainable_params_for`, 0 when it has
+    none); one of Keras' layers registered by name with the closed forms it
+    was registered with (BatchNormalization's moving mean and variance are
+    its non-trainable weights).
+
+    Raises:
+        TypeError: the layer can be counted neither way.
+    """
+    method = getattr(layer, "count_params_for", None)
+    if method is not None:
+        kwargs = {k: v for k, v in other_shapes.items() if k in accepted_keywords(method, other_shapes)}
+        total = int(method(*input_shapes, **kwargs))
+        fixed = getattr(layer, "non_trainable_params_for", None)
+        return total - (int(fixed(*input_shapes)) if trainable_only and fixed is not None else 0)
+    entry = next((e for e in BLOCKS.entries() if e.obj is type(layer)), None)
+    if entry is None or "count_params" not in entry.metadata:
+        raise TypeError(
+            f"Layer {layer.name!r} ({type(layer).__name__}) cannot be counted without allocating: it has no "
+            "`count_params_for(input_shape, ...)` and is not a Keras layer registered with a count."
+        )
+    total = int(entry.metadata["count_params"](layer, *input_shapes, **other_shapes))
+    fixed = entry.metadata.get("non_trainable_params")
+    return total - (int(fixed(layer, *input_shapes)) if trainable_only and fixed is not None else 0)
 
 
 def make_block(block: str, optional: Optional[Dict[str, Any]] = None, **arguments: Any):

@@ -7,7 +7,7 @@ from keras import ops
 
 from dlzoo.blocks.attention.masks import causal_mask, merge_masks
 from dlzoo.blocks.position.rotary_embedding import RotaryEmbedding
-from dlzoo.registry import check_block_role, make_block, register_block
+from dlzoo.registry import check_block_role, count_weights, make_block, register_block
 from dlzoo.validation import (
     check_bool,
     check_choice,
@@ -446,8 +446,8 @@ class GroupedQueryAttention(keras.layers.Layer):
             total += output_dim
         if self.use_qk_norm:
             norm = self._make_norm("count")
-            total += norm.count_params_for((None, None, n, head_dim))
-            total += norm.count_params_for((None, None, k, head_dim))
+            total += count_weights(norm, (None, None, n, head_dim))
+            total += count_weights(norm, (None, None, k, head_dim))
         return int(total)
 
     def get_config(self):

@@ -38,6 +38,10 @@ def _batch_normalization(layer, input_shape, **other_shapes):
     return channels * (2 + int(layer.center) + int(layer.scale))
 
 
+def _batch_normalization_statistics(layer, input_shape, **other_shapes):
+    return 2 * int(input_shape[layer.axis])
+
+
 def _example(inputs, **init_kwargs):
     """A small instance for the conformance test (closed-form count == built count)."""
     return {"init_kwargs": init_kwargs, "inputs": inputs}
@@ -56,6 +60,7 @@ register_keras_layer(
     keras.layers.BatchNormalization,
     _batch_normalization,
     category="normalization",
+    non_trainable_params=_batch_normalization_statistics,
     example=_example((2, 4, 4, 3)),
 )
 for _name, _cls, _example_args in (

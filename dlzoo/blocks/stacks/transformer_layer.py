@@ -10,7 +10,7 @@ from dlzoo.blocks.attention.masks import causal_mask, diagonal_mask
 from dlzoo.blocks.normalization.ada_ln_zero import AdaLNZero, modulate
 from dlzoo.blocks.residual.drop_path import DropPath
 from dlzoo.blocks.residual.layer_scale import LayerScale
-from dlzoo.registry import check_block_role, did_you_mean, get_block, init_arguments, make_block, register_block
+from dlzoo.registry import check_block_role, count_weights, did_you_mean, get_block, init_arguments, make_block, register_block
 from dlzoo.validation import (
     check_bool,
     check_choice,
@@ -462,6 +462,14 @@ class TransformerLayer(keras.layers.Layer):
             total += 17 * s * b * h + 2.5 * a * s * k * b
         return int(total)
 
+    def non_trainable_params_for(self, input_shape, **other_shapes):
+        """Weights no gradient updates: the moving statistics of BatchNorm-type norms (0 for LayerNorm/RMSNorm)."""
+        norms = [self.self_attention_norm, self.feedforward_norm]
+        if self.use_cross_attention:
+            norms.append(self.cross_attention_norm)
+        shape = tuple(input_shape)
+        return sum(count_weights(n, shape) - count_weights(n, shape, trainable_only=True) for n in norms)
+
     def count_params_for(self, input_shape, context_shape=None, condition_shape=None, **other_shapes):
         """Exact number of weights for an input shape (and context/condition shapes).
 
@@ -469,14 +477,14 @@ class TransformerLayer(keras.layers.Layer):
         """
         input_shape = tuple(input_shape)
         hidden_dim = self._hidden_dim(input_shape)
-        total = self.self_attention_norm.count_params_for(input_shape)
+        total = count_weights(self.self_attention_norm, input_shape)
         total += self.self_attention.count_params_for(input_shape)
         if self.use_cross_attention:
             context_shape = input_shape if context_shape is None else tuple(context_shape)
-            total += self.cross_attention_norm.count_params_for(input_shape)
+            total += count_weights(self.cross_attention_norm, input_shape)
             total += self.cross_attention.count_params_for(input_shape, key_value_shape=context_shape)
-        total += self.feedforward_norm.count_params_for(input_shape)
-        total += self.feedforward_block.count_params_for(input_shape)
+        total += count_weights(self.feedforward_norm, input_shape)
+        total += count_weights(self.feedforward_block, input_shape)
         total += sum(layer_scale.count_params_for(input_shape) for layer_scale in self.layer_scales)
         if self.use_adaptive_norm:
             condition_shape = (input_shape[0], hidden_dim) if condition_shape is None else tuple(condition_shape)

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from dlzoo.blocks.stacks.transformer_layer import TransformerLayer, _plain
-from dlzoo.registry import register_block
+from dlzoo.registry import count_weights, register_block
 from dlzoo.validation import check_bool, check_int, check_positive_int, check_rate
 
 
@@ -330,6 +330,14 @@ class TransformerStack(keras.layers.Layer):
         """Elements kept for the backward pass: the sum over the layers (see `TransformerLayer`)."""
         return sum(layer.activation_elements_for(input_shape, context_shape=context_shape) for layer in self.transformer_layers)
 
+    def non_trainable_params_for(self, input_shape, **other_shapes):
+        """Weights no gradient updates (BatchNorm-type norms' moving statistics), over the layers and the final norm."""
+        shape = tuple(input_shape)
+        total = sum(layer.non_trainable_params_for(shape) for layer in self.transformer_layers)
+        if self.final_norm is not None:
+            total += count_weights(self.final_norm, shape) - count_weights(self.final_norm, shape, trainable_only=True)
+        return total
+
     def count_params_for(self, input_shape, context_shape=None, condition_shape=None, **other_shapes):
         """Exact number of weights; mask and cache shapes do not change it."""
         total = sum(
@@ -337,7 +345,7 @@ class TransformerStack(keras.layers.Layer):
             for layer in self.transformer_layers
         )
         if self.final_norm is not None:
-            total += self.final_norm.count_params_for(tuple(input_shape))
+            total += count_weights(self.final_norm, tuple(input_shape))
         return int(total)
 
     def get_config(self):
