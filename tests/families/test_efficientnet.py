@@ -27,7 +27,8 @@ from tests.families.test_resnet import copy_conv_norm, copy_dense, redraw_torch_
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-# Published figures (1000-class heads), as PyTorch counts them (BatchNorm running statistics are buffers):
+# Published figures (1000-class heads), as PyTorch counts them (BatchNorm running statistics are buffers), i.e.
+# `dlzoo.count_params(name, trainable_only=True)`:
 # torchvision's `EfficientNet_B{0,1,2,3}_Weights.IMAGENET1K_V1.meta["num_params"]`
 # (docs.pytorch.org/vision/stable/models): 5,288,548 / 7,794,184 / 9,109,994 / 12,233,232, equal to Hugging Face
 # `EfficientNetForImageClassification` for google/efficientnet-b{0,1,2,3} (checked on the meta device below).
@@ -70,7 +71,8 @@ def batch_norm_channels(width, depth):
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_published_parameter_counts(name):
-    # Keras counts the BatchNorm moving mean and variance as (non-trainable) weights; PyTorch does not.
+    assert dlzoo.count_params(name, trainable_only=True) == PUBLISHED[name]
+    # Keras also counts the BatchNorm moving mean and variance as (non-trainable) weights; PyTorch does not.
     statistics = 2 * batch_norm_channels(*MULTIPLIERS[name])
     assert dlzoo.count_params(name) == PUBLISHED[name] + statistics
 
@@ -84,7 +86,7 @@ def test_matches_transformers_on_meta_device():
             hf = transformers.EfficientNetForImageClassification(config)
         parameters = sum(p.numel() for p in hf.parameters())
         statistics = sum(b.numel() for n, b in hf.named_buffers() if n.endswith(("running_mean", "running_var")))
-        assert parameters == PUBLISHED[name], name
+        assert parameters == PUBLISHED[name] == dlzoo.count_params(name, trainable_only=True), name
         assert dlzoo.count_params(name) == parameters + statistics, name
 
 
@@ -165,7 +167,9 @@ def test_matches_transformers_efficientnet():
     diff = np.abs(to_numpy(model({"images": nhwc}, training=False)) - expected).max()
     print(f"efficientnet: logits max abs diff {diff:.2e} on {keras.backend.backend()}")
     assert diff <= 1e-4
-    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == sum(p.numel() for p in hf.parameters())
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == sum(p.numel() for p in hf.parameters()) == dlzoo.count_params(
+        "efficientnet-tiny", trainable_only=True, **params)
 
     # The multi-scale features: the last block of each resolution (hidden_states[k + 1] after block k).
     features = dlzoo.build("efficientnet-tiny", extensions=["features_only"], **params)

@@ -25,10 +25,10 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 # Published figures (1000-class heads), as PyTorch counts them (`sum(p.numel() for p in model.parameters())`,
-# BatchNorm running statistics are buffers, not parameters): torchvision's weight metadata
-# `ResNet{18,34,50,101}_Weights.IMAGENET1K_V1.meta["num_params"]` (docs.pytorch.org/vision/stable/models), equal
-# to Hugging Face `ResNetForImageClassification` for microsoft/resnet-{18,34,50,101} (checked on the meta
-# device below). He et al., 2016 (arXiv:1512.03385), table 1, gives the architectures.
+# BatchNorm running statistics are buffers, not parameters), i.e. `dlzoo.count_params(name, trainable_only=True)`:
+# torchvision's weight metadata `ResNet{18,34,50,101}_Weights.IMAGENET1K_V1.meta["num_params"]`
+# (docs.pytorch.org/vision/stable/models), equal to Hugging Face `ResNetForImageClassification` for
+# microsoft/resnet-{18,34,50,101} (checked on the meta device below). He et al., 2016 (arXiv:1512.03385), table 1, gives the architectures.
 PUBLISHED = {
     "resnet-18": 11_689_512,
     "resnet-34": 21_797_672,
@@ -57,7 +57,8 @@ def batch_norm_channels(layer_type, depths, widths, stem=64):
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_published_parameter_counts(name):
-    # Keras counts the BatchNorm moving mean and variance as (non-trainable) weights; PyTorch does not.
+    assert dlzoo.count_params(name, trainable_only=True) == PUBLISHED[name]
+    # Keras also counts the BatchNorm moving mean and variance as (non-trainable) weights; PyTorch does not.
     statistics = 2 * batch_norm_channels(*HF_SIZES[name])
     assert dlzoo.count_params(name) == PUBLISHED[name] + statistics
     if name == "resnet-50":
@@ -75,7 +76,7 @@ def test_matches_transformers_on_meta_device():
                 transformers.ResNetConfig(layer_type=layer_type, depths=depths, hidden_sizes=sizes, num_labels=1000)
             )
         parameters, statistics = counts(hf)
-        assert parameters == PUBLISHED[name], name
+        assert parameters == PUBLISHED[name] == dlzoo.count_params(name, trainable_only=True), name
         assert dlzoo.count_params(name) == parameters + statistics, name
 
 
@@ -221,6 +222,7 @@ def test_trainable_weights_are_the_pytorch_parameters():
     model = dlzoo.build("resnet-tiny", **params)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert trainable == sum(p.numel() for p in hf.parameters())
+    assert trainable == dlzoo.count_params("resnet-tiny", trainable_only=True, **params)
 
 
 # ---------------------------------------------------------- heads, features

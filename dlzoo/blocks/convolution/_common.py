@@ -1,4 +1,4 @@
-"""Helpers shared by the convolution blocks: image shapes, output sizes, norm counts (private).
+"""Helpers shared by the convolution blocks: image shapes, output sizes, weight counts (private).
 
 Nothing here is registered. Every block of this package works on
 channels-last images `(batch, height, width, channels)`.
@@ -6,7 +6,7 @@ channels-last images `(batch, height, width, channels)`.
 
 import math
 
-from dlzoo.registry import BLOCKS
+from dlzoo.registry import count_weights
 from dlzoo.validation import check_choice
 
 # "same": Keras/TensorFlow padding (output size ceil(n / stride); an odd amount of padding puts the extra
@@ -51,9 +51,7 @@ def elements(shape):
     return math.prod(int(d) for d in shape)
 
 
-def count_norm(norm_name, layer, input_shape):
-    """Exact weights of an unbuilt norm layer: its own `count_params_for`, or the registered Keras count."""
-    method = getattr(layer, "count_params_for", None)
-    if method is not None:
-        return int(method(tuple(input_shape)))
-    return int(BLOCKS.get(norm_name).metadata["count_params"](layer, tuple(input_shape)))
+def fixed_weights(layer, input_shape):
+    """Weights of an unbuilt sub-layer that no gradient updates (a BatchNorm's moving mean and variance)."""
+    shape = tuple(input_shape)
+    return count_weights(layer, shape) - count_weights(layer, shape, trainable_only=True)

@@ -9,7 +9,7 @@ the number of channels or the resolution.
 
 import keras
 
-from dlzoo.blocks.convolution._common import elements, image_channels
+from dlzoo.blocks.convolution._common import elements, fixed_weights, image_channels
 from dlzoo.blocks.convolution.conv_norm_act import ConvNormAct
 from dlzoo.blocks.feedforward._common import check_activation, get_activation
 from dlzoo.blocks.residual.drop_path import DropPath
@@ -134,6 +134,17 @@ class ResidualUnit(keras.layers.Layer):
             shape = layer.compute_output_shape(shape)
         if self._needs_projection(channels):
             total += self._projection().count_params_for(tuple(input_shape))
+        return total
+
+    def non_trainable_params_for(self, input_shape):
+        """Weights no gradient updates: the moving statistics of the branch's and the shortcut's norms."""
+        channels = image_channels(input_shape, type(self).__name__)
+        total, shape = 0, tuple(input_shape)
+        for layer in self.branch:
+            total += fixed_weights(layer, shape)
+            shape = layer.compute_output_shape(shape)
+        if self._needs_projection(channels):
+            total += fixed_weights(self._projection(), tuple(input_shape))
         return total
 
     def get_config(self):

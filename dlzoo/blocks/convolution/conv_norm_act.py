@@ -4,14 +4,14 @@ import keras
 
 from dlzoo.blocks.convolution._common import (
     check_padding,
-    count_norm,
     elements,
+    fixed_weights,
     image_channels,
     output_size,
     symmetric_padding,
 )
 from dlzoo.blocks.feedforward._common import check_activation, check_initializer, get_activation
-from dlzoo.registry import check_block_role, get_block, init_arguments, make_block, register_block
+from dlzoo.registry import check_block_role, count_weights, get_block, init_arguments, make_block, register_block
 from dlzoo.validation import check_bool, check_choice, check_divides, check_float, check_positive_int
 
 NORM_SCALE_INITS = ("ones", "zeros")
@@ -203,7 +203,8 @@ class ConvNormAct(keras.layers.Layer):
     def activation_elements_for(self, input_shape):
         """Elements kept for the backward pass: the padded input (if padded here) and the outputs of the
         convolution, the norm and the activation."""
-        kept = (1 + int(self.norm is not None) + int(self.activation is not None)) * elements(self._output_shape(input_shape))
+        outputs = 1 + int(self.norm is not None) + int(self.activation is not None)
+        kept = outputs * elements(self._output_shape(input_shape))
         if self.padding == "symmetric" and self.kernel_size > 1:
             kept += elements(self._padded_shape(input_shape))
         return kept
@@ -213,8 +214,13 @@ class ConvNormAct(keras.layers.Layer):
         self._check_groups(channels)
         conv = self.kernel_size * self.kernel_size * (channels // self.groups) * self.filters
         conv += self.filters if self.use_bias else 0
-        norm = 0 if self.norm_layer is None else count_norm(self.norm, self.norm_layer, self._output_shape(input_shape))
+        norm = 0 if self.norm_layer is None else count_weights(self.norm_layer, self._output_shape(input_shape))
         return conv + norm
+
+    def non_trainable_params_for(self, input_shape):
+        """Weights no gradient updates: the norm's moving statistics (`2 * filters` for a BatchNorm)."""
+        image_channels(input_shape, "ConvNormAct")
+        return 0 if self.norm_layer is None else fixed_weights(self.norm_layer, self._output_shape(input_shape))
 
     def get_config(self):
         config = super().get_config()

@@ -2,7 +2,7 @@
 
 import keras
 
-from dlzoo.blocks.convolution._common import elements, image_channels
+from dlzoo.blocks.convolution._common import elements, fixed_weights, image_channels
 from dlzoo.blocks.convolution.conv_norm_act import ConvNormAct
 from dlzoo.blocks.convolution.squeeze_excitation import SqueezeExcitation
 from dlzoo.blocks.feedforward._common import check_activation
@@ -201,6 +201,14 @@ class MBConvBlock(keras.layers.Layer):
         total, shape = 0, tuple(input_shape)
         for layer in self._sublayers(image_channels(input_shape, "MBConvBlock")):
             total += layer.count_params_for(shape)
+            shape = layer.compute_output_shape(shape)
+        return total
+
+    def non_trainable_params_for(self, input_shape):
+        """Weights no gradient updates: the moving statistics of the expand, depthwise and project norms."""
+        total, shape = 0, tuple(input_shape)
+        for layer in self._sublayers(image_channels(input_shape, "MBConvBlock")):
+            total += fixed_weights(layer, shape)
             shape = layer.compute_output_shape(shape)
         return total
 

@@ -121,6 +121,8 @@ class ConvNormActTest(TestCase):
             expected = layer.count_params_for((1, 9, 9, 6))
             layer.build((1, 9, 9, 6))
             self.assertEqual(layer.count_params(), expected, msg=str(kwargs))
+            fixed = sum(int(np.prod(w.shape)) for w in layer.non_trainable_weights)
+            self.assertEqual(layer.non_trainable_params_for((1, 9, 9, 6)), fixed, msg=str(kwargs))
         # ResNet-50 stem: 7x7x3x64 kernel, BN gamma/beta/mean/variance of 64 channels.
         self.assertEqual(ConvNormAct(64, 7, 2, "symmetric").count_params_for((1, 224, 224, 3)), 7 * 7 * 3 * 64 + 4 * 64)
 

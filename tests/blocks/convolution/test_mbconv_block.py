@@ -87,6 +87,8 @@ class MBConvBlockTest(TestCase):
             expected = block.count_params_for((1, 8, 8, 16))
             block.build((1, 8, 8, 16))
             self.assertEqual(block.count_params(), expected, msg=str(kwargs))
+            fixed = sum(int(np.prod(w.shape)) for w in block.non_trainable_weights)
+            self.assertEqual(block.non_trainable_params_for((1, 8, 8, 16)), fixed, msg=str(kwargs))
         # EfficientNet-B0's second block (16 -> 24, expand 6, 3x3, SE 4), BN statistics included:
         # expand 16*96 + BN, depthwise 9*96 + BN, SE 96*4+4+4*96+96, project 96*24 + BN.
         expected = 16 * 96 + 4 * 96 + 9 * 96 + 4 * 96 + (96 * 4 + 4 + 4 * 96 + 96) + 96 * 24 + 4 * 24

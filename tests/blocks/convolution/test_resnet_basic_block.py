@@ -57,6 +57,8 @@ class ResNetBasicBlockTest(TestCase):
             expected = block.count_params_for((1, 8, 8, 8))
             block.build((1, 8, 8, 8))
             self.assertEqual(block.count_params(), expected, msg=str(kwargs))
+            fixed = sum(int(np.prod(w.shape)) for w in block.non_trainable_weights)
+            self.assertEqual(block.non_trainable_params_for((1, 8, 8, 8)), fixed, msg=str(kwargs))
         # ResNet-18's first block of stage 2 (64 -> 128, stride 2), BN statistics included:
         # two 3x3 kernels, a 1x1 projection, 3 BNs of 128 channels with 4 values each.
         expected = 3 * 3 * 64 * 128 + 3 * 3 * 128 * 128 + 64 * 128 + 3 * 4 * 128

@@ -64,6 +64,8 @@ class ResNetBottleneckBlockTest(TestCase):
             expected = block.count_params_for((1, 8, 8, 16))
             block.build((1, 8, 8, 16))
             self.assertEqual(block.count_params(), expected, msg=str(kwargs))
+            fixed = sum(int(np.prod(w.shape)) for w in block.non_trainable_weights)
+            self.assertEqual(block.non_trainable_params_for((1, 8, 8, 16)), fixed, msg=str(kwargs))
         # ResNet-50's first block (64 -> 256, bottleneck 64), BN statistics included.
         expected = 64 * 64 + 9 * 64 * 64 + 64 * 256 + 64 * 256 + 4 * (64 + 64 + 256 + 256)
         self.assertEqual(ResNetBottleneckBlock(256).count_params_for((1, 56, 56, 64)), expected)
