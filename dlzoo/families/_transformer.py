@@ -107,12 +107,14 @@ def add_layer_features(plan: Plan, stack: str, num_layers: int, prefix: str = "t
         plan.add_feature(f"{prefix}_{i}", None, hidden_state_of=stack, layer=i)
 
 
-def decoder_plan(p, learned_positions: bool) -> Plan:
+def decoder_plan(p, learned_positions: bool, use_position_ids: bool = False) -> Plan:
     """A decoder-only language model: token (+ learned position) embeddings, a causal stack, an LM head.
 
     Outputs `logits` (the token embedding in reverse when
     `tie_embeddings=True`, else an untied `lm_head` without bias), or the
-    hidden states when `use_lm_head=False`.
+    hidden states when `use_lm_head=False`. With `use_position_ids` the
+    learned positions are read from an int32 input `position_ids`
+    `(batch, seq_len)` instead of counting from 0.
     """
     plan = Plan()
     token_ids, padding_mask = token_inputs(plan)
@@ -121,9 +123,10 @@ def decoder_plan(p, learned_positions: bool) -> Plan:
     )
     x = embedding(token_ids)
     if learned_positions:
+        position_ids = {"position_ids": plan.input("position_ids", (None,), "int32")} if use_position_ids else {}
         positions = plan.block(
             "position_embedding", "learned_position_embedding", max_sequence_length=p["max_sequence_length"]
-        )(x)
+        )(x, **position_ids)
         x = plan.block("embeddings_add", "add")([x, positions])
     if p["dropout"] > 0:
         x = plan.block("embeddings_dropout", "dropout", rate=p["dropout"])(x)

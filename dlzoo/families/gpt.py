@@ -18,6 +18,7 @@ GPT2_PAPER = "https://cdn.openai.com/better-language-models/language_models_are_
         norm_position="pre",
         tie_embeddings=True,
         use_lm_head=True,
+        use_position_ids=False,
         attention=attention_section(num_heads=12, use_qkv_bias=True, use_output_bias=True, attention_dropout=0.1),
         feedforward=feedforward_section(type="mlp", intermediate_dim=3072, activation="gelu_approximate", use_bias=True),
         norm=norm_section(type="layer_norm", epsilon=1e-5),
@@ -41,16 +42,21 @@ def gpt(p):
         tie_embeddings: bool. LM head shares the token embedding. Defaults to `True`.
         use_lm_head: bool. Output vocabulary logits (else hidden states).
             Defaults to `True`.
+        use_position_ids: bool. Take the positions from an input
+            `position_ids` `(batch, seq_len)` (e.g. counted from each
+            sequence's first real token under left padding, as Hugging Face
+            generation does) instead of `0..seq_len-1`. Defaults to `False`.
         attention: dict. `grouped_query_attention` arguments.
         feedforward: dict. `type` and the feed-forward block's arguments.
         norm: dict. `type` and the norm's arguments.
 
     Returns:
         A plan with inputs `token_ids` (int32) and `padding_mask` (bool),
-        both `(batch, seq_len)`, and the output `logits`
+        both `(batch, seq_len)` (and `position_ids` with
+        `use_position_ids=True`), and the output `logits`
         `(batch, seq_len, vocabulary_size)` (or `hidden_states`).
 
     Reference:
         - [Radford et al., 2019. Language Models are Unsupervised Multitask Learners](https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf)
     """
-    return decoder_plan(p, learned_positions=True)
+    return decoder_plan(p, learned_positions=True, use_position_ids=p["use_position_ids"])

@@ -18,7 +18,9 @@ class LearnedPositionEmbedding(keras.layers.Layer):
     Holds a table `embeddings` of shape `(max_sequence_length, hidden_dim)`,
     initialised from `N(0, initializer_stddev**2)`. The call **returns** the rows
     for positions `start_index .. start_index + seq_len - 1`, broadcast to the
-    shape of `inputs`; the caller adds them to its token (or concept) vectors.
+    shape of `inputs`, or the rows of explicit `position_ids` (GPT-2 with left
+    padding counts positions from each sequence's first real token); the
+    caller adds them to its token (or concept) vectors.
 
     Args:
         max_sequence_length: int. Number of positions in the table.
@@ -32,6 +34,8 @@ class LearnedPositionEmbedding(keras.layers.Layer):
             is used.
         start_index: int or scalar int tensor. Position of the first element
             (KV-cached decoding). Defaults to `0`.
+        position_ids: Optional int tensor `(batch, seq_len)`: the position of
+            each element, used instead of `start_index`. Defaults to `None`.
 
     Returns:
         Tensor of the same shape as `inputs`, in the compute dtype.
@@ -45,7 +49,8 @@ class LearnedPositionEmbedding(keras.layers.Layer):
     Notes:
         When the sequence length (and `start_index`) are known Python values,
         positions past `max_sequence_length` raise a `ValueError`; with a
-        dynamic length or a tensor `start_index` they cannot be checked.
+        dynamic length, a tensor `start_index` or `position_ids` they cannot
+        be checked.
 
     Reference:
         - [Vaswani et al., 2017. Attention Is All You Need](https://arxiv.org/abs/1706.03762), section 3.5
@@ -67,7 +72,10 @@ class LearnedPositionEmbedding(keras.layers.Layer):
         )
         self.built = True
 
-    def call(self, inputs, start_index=0):
+    def call(self, inputs, start_index=0, position_ids=None):
+        if position_ids is not None:
+            table = ops.take(ops.convert_to_tensor(self.embeddings), ops.cast(position_ids, "int32"), axis=0)
+            return ops.cast(ops.broadcast_to(table, ops.shape(inputs)), self.compute_dtype)
         seq_len = ops.shape(inputs)[-2]
         if isinstance(seq_len, int) and isinstance(start_index, int):
             if start_index < 0 or start_index + seq_len > self.max_sequence_length:

@@ -33,6 +33,23 @@ class LearnedPositionEmbeddingTest(TestCase):
         start = ops.convert_to_tensor(np.array(5, dtype="int32"))
         self.assertAllClose(layer(x, start_index=start), learned_reference(table, x.shape, 5), atol=0)
 
+    def test_position_ids(self):
+        self.run_block_test(
+            LearnedPositionEmbedding,
+            init_kwargs={"max_sequence_length": 10},
+            input_data=np.zeros((2, 5, 8), "float32"),
+            expected_output_shape=(2, 5, 8),
+            call_kwargs={"position_ids": np.array([[0, 1, 2, 3, 4], [1, 1, 0, 1, 2]], "int32")},
+            run_training_check=False,
+        )
+        table = np.random.default_rng(1).standard_normal((12, 6)).astype("float32")
+        layer = LearnedPositionEmbedding(max_sequence_length=12)
+        layer.build((2, 4, 6))
+        layer.embeddings.assign(table)
+        # Left padding: each row counts from its first real token (the padded slots read row 1, as GPT-2 does).
+        positions = np.array([[0, 1, 2, 3], [1, 1, 0, 1]], "int32")
+        self.assertAllClose(layer(np.zeros((2, 4, 6), "float32"), position_ids=positions), table[positions], atol=0)
+
     def test_initializer_stddev(self):
         layer = LearnedPositionEmbedding(max_sequence_length=400, initializer_stddev=0.006)
         layer.build((1, 2, 64))
