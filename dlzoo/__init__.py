@@ -18,6 +18,7 @@ from dlzoo.registry import (  # noqa: E402
     register_block,
     register_block_configuration,
     register_component,
+    register_converter,
     register_extension,
     register_keras_layer,
     register_model,
@@ -27,6 +28,7 @@ from dlzoo.registry import (  # noqa: E402
 _LAZY = {
     "build": "dlzoo.builder",
     "load": "dlzoo.builder",
+    "from_pretrained": "dlzoo.builder",
     "apply_extension": "dlzoo.builder",
     "describe": "dlzoo.inspection",
     "count_params": "dlzoo.inspection",
@@ -41,6 +43,7 @@ _LAZY = {
     "Plan": "dlzoo.plan",
     "export": "dlzoo.export",
     "to_app": "dlzoo.serving",
+    "checkpoints": "dlzoo.checkpoints",
     "blocks": "dlzoo.blocks",
     "extensions": "dlzoo.extensions",
     "families": "dlzoo.families",

@@ -13,7 +13,7 @@ import os
 import keras
 
 import dlzoo.lcm.losses  # noqa: F401  (a saved, compiled LCM names its loss: registered before loading)
-from dlzoo import configs
+from dlzoo import checkpoints, configs
 from dlzoo.compat import legacy_files
 from dlzoo.extensions import check_conflicts, make_extension, transfer_weights
 from dlzoo.extensions.lora import lora_layers
@@ -27,7 +27,9 @@ def build(source, extensions=None, check_memory=True, **params) -> ZooModel:
     Args:
         source: a zoo model name (`dlzoo.list_models()`), a path to a
             `.yaml`/`.json` config, a preset directory (`save_to_preset`;
-            its weights are loaded), a config dict (e.g. a
+            its weights are loaded), a Hugging Face checkpoint directory
+            (`config.json` + safetensors; its weights are loaded, see
+            `dlzoo.checkpoints`), a config dict (e.g. a
             `model.get_config()`), or a registered family name (its
             defaults).
         extensions: list of extension names or `{"name": ..., **kwargs}`
@@ -52,7 +54,9 @@ def build(source, extensions=None, check_memory=True, **params) -> ZooModel:
     """
     config = resolve(source, extensions=extensions, **params)
     model = build_resolved(config, check_memory=check_memory)
-    if isinstance(source, (str, os.PathLike)) and configs.is_preset_dir(source):
+    if checkpoints.is_checkpoint_dir(source):
+        model.checkpoint_report = checkpoints.load_weights(model, source)
+    elif isinstance(source, (str, os.PathLike)) and configs.is_preset_dir(source):
         weights = os.path.join(os.fspath(source), configs.PRESET_WEIGHTS_FILE)
         if os.path.exists(weights):
             _load_preset_weights(model, weights, source, params, extensions)
@@ -70,6 +74,34 @@ def _load_preset_weights(model, weights, source, params, extensions):
             f"The weights in {weights!r} do not fit the model built with params={params!r}, "
             f"extensions={extensions!r}: {str(exc).splitlines()[0] if str(exc) else exc}"
         ) from None
+
+
+def from_pretrained(path, dtype=None, extensions=None, check_memory=True, **params) -> ZooModel:
+    """`dlzoo.build(path)` for a Hugging Face checkpoint directory, with a dtype for its weights.
+
+    `dlzoo.build(path)` is the primary entry point; this adds `dtype`: the
+    model is built under that Keras dtype policy (`"bfloat16"` keeps
+    bfloat16 checkpoint tensors as they are; `"float32"` casts float16 and
+    bfloat16 tensors up), which stays the model's policy.
+
+    Args:
+        path: a Hugging Face checkpoint directory (or any `dlzoo.build` source).
+        dtype: str or None. A Keras dtype policy (`"float32"`, `"bfloat16"`,
+            `"mixed_bfloat16"`, ...). Defaults to `None`: the global policy.
+        extensions: extensions to apply (their new weights keep their
+            initial values; a warning names them).
+        check_memory: bool. See `dlzoo.build`.
+        **params: parameter overrides that keep the weights' shapes
+            (`dropout`, `use_position_ids`, ...).
+    """
+    if dtype is None:
+        return build(path, extensions=extensions, check_memory=check_memory, **params)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype)
+    try:
+        return build(path, extensions=extensions, check_memory=check_memory, **params)
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def load(path) -> keras.Model:
@@ -149,4 +181,4 @@ def _transfer_unmerged(source, target):
     return report
 
 
-__all__ = ["apply_extension", "build", "build_resolved", "load", "resolve"]
+__all__ = ["apply_extension", "build", "build_resolved", "from_pretrained", "load", "resolve"]

@@ -4,8 +4,9 @@
 each step overriding the previous one:
 
 1. the family's declared defaults (`register_model(..., params=...)`);
-2. the YAML file of the named model (or a path, preset directory or dict)
-   and its `base:` chain, parent first;
+2. the YAML file of the named model (or a path, preset directory, Hugging
+   Face checkpoint directory (`dlzoo.checkpoints`) or dict) and its `base:`
+   chain, parent first;
 3. extensions, in order (the config's own, then `extensions=`): each one's
    config transform (`Extension.apply_config`);
 4. the user's `**params` (dotted or `__` names reach nested params:
@@ -30,7 +31,7 @@ from typing import Any, Dict, List, Optional
 
 import dlzoo.extensions  # noqa: F401  (registers the built-in extensions)
 import dlzoo.families  # noqa: F401  (registers the built-in families)
-from dlzoo import configs, plugins
+from dlzoo import checkpoints, configs, plugins
 from dlzoo.compat import legacy
 from dlzoo.extensions import check_conflicts, make_extension
 from dlzoo.parameters import apply_aliases, check_params, defaults_of, merge_params
@@ -61,6 +62,9 @@ def _chain_of(source) -> List[Dict[str, Any]]:
         return [source.zoo_config]
     if isinstance(source, str) and source not in configs.config_index() and source in MODELS:
         return [{"name": source, "model": source, "params": {}}]  # a bare family name: its defaults
+    checkpoint = checkpoints.zoo_config_of(source)  # a Hugging Face checkpoint directory
+    if checkpoint is not None:
+        return checkpoint
     return configs.load_chain(source)
 
 

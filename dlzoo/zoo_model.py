@@ -12,7 +12,7 @@ import os
 import keras
 
 import dlzoo
-from dlzoo import configs, memory_guard
+from dlzoo import checkpoints, configs, memory_guard
 from dlzoo.construction import count_plan, make_layers, wire
 from dlzoo.extensions import make_extension
 from dlzoo.resolution import plan_of, resolve
@@ -33,7 +33,9 @@ class ZooModel(keras.Model):
       extensions), so `.keras` files load with `dlzoo.load(path)` or
       `keras.saving.load_model(path)` on any backend;
     * `save_to_preset(directory)`: `config.json` + `model.weights.h5` (+
-      `metadata.json`), loaded back by `dlzoo.build(directory)`.
+      `metadata.json`), loaded back by `dlzoo.build(directory)`;
+    * `save_pretrained(directory)`: a Hugging Face checkpoint (see
+      `dlzoo.checkpoints`).
 
     Args:
         inputs: The functional inputs (a dict of `keras.Input`).
@@ -101,6 +103,16 @@ class ZooModel(keras.Model):
             json.dump(metadata, f, indent=2)
             f.write("\n")
         return directory
+
+    def save_pretrained(self, directory, max_shard_size="5GB", model_type=None, overwrite=False):
+        """Write a Hugging Face checkpoint (`config.json` + safetensors) that `transformers` loads.
+
+        See `dlzoo.checkpoints.save_pretrained` (the families with a
+        converter: `gpt`, `bert`, `llama`); `dlzoo.build(directory)` loads it
+        back.
+        """
+        return checkpoints.save_pretrained(self, directory, max_shard_size=max_shard_size, model_type=model_type,
+                                           overwrite=overwrite)
 
 
 # ---------------------------------------------------------------- building
