@@ -22,6 +22,7 @@ COMMANDS = {
     "build": ("dlzoo.commands.build", "build a model and save it"),
     "quickstart": ("dlzoo.commands.quickstart", "the end-to-end LCM quickstart on a shipped text corpus"),
     "export": ("dlzoo.commands.export", "export a model to SavedModel / ONNX"),
+    "convert": ("dlzoo.commands.convert", "convert a Hugging Face checkpoint to a dlzoo model file, or back"),
     "serve": ("dlzoo.commands.serve", "serve a model or an export over HTTP"),
     "run": ("dlzoo.commands.run", "run the experiments of a composition file"),
     "report": ("dlzoo.commands.report", "write a report of a runs directory"),
