@@ -75,18 +75,20 @@ class BertConverter(Converter):
 
     def unsupported(self, params):
         heads = setting(params, "attention.num_heads")
+        activation = {"feedforward.activation": (None, tuple(ACTIVATION_NAMES))} if setting(
+            params, "feedforward.type") == "mlp" else {}
         found = mismatches(params, {
             "norm_position": (None, ("post",)),
             "norm.type": (None, ("layer_norm",)),
             "feedforward.type": (None, ("mlp",)),
             "feedforward.use_bias": (True, (True,)),
-            "feedforward.activation": (None, tuple(ACTIVATION_NAMES)),
             "attention.use_qkv_bias": (False, (True,)),
             "attention.use_output_bias": (False, (True,)),
             "attention.use_rotary_embedding": (False, (False,)),
             "attention.use_qk_norm": (False, (False,)),
             "attention.num_key_value_heads": (None, (None, heads)),
             "attention.head_dim": (None, (None, params["hidden_dim"] // heads)),
+            **activation,
         })
         if params.get("num_segments", 0) < 1:
             found.append(f"`num_segments`={params.get('num_segments')!r} (needs >= 1: BERT has a token-type table)")

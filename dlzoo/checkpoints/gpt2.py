@@ -78,18 +78,20 @@ class GPT2Converter(Converter):
 
     def unsupported(self, params):
         heads = setting(params, "attention.num_heads")
+        activation = {"feedforward.activation": (None, tuple(ACTIVATION_NAMES))} if setting(
+            params, "feedforward.type") == "mlp" else {}
         return mismatches(params, {
             "norm_position": (None, ("pre",)),
             "norm.type": (None, ("layer_norm",)),
             "feedforward.type": (None, ("mlp",)),
             "feedforward.use_bias": (True, (True,)),
-            "feedforward.activation": (None, tuple(ACTIVATION_NAMES)),
             "attention.use_qkv_bias": (False, (True,)),
             "attention.use_output_bias": (False, (True,)),
             "attention.use_rotary_embedding": (False, (False,)),
             "attention.use_qk_norm": (False, (False,)),
             "attention.num_key_value_heads": (None, (None, heads)),
             "attention.head_dim": (None, (None, params["hidden_dim"] // heads)),
+            **activation,
         })
 
     def rules(self, params):

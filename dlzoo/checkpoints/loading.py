@@ -22,6 +22,8 @@ from dlzoo.checkpoints.files import CheckpointError, CheckpointFiles, is_checkpo
 from dlzoo.registry import CONVERTERS
 
 CHECKPOINT_KEY = "checkpoint"  # the zoo config's metadata entry naming the source
+# Special-token ids of config.json: kept in the metadata, written back by `save_pretrained`.
+TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id")
 
 
 def is_checkpoint_dir(source) -> bool:
@@ -77,7 +79,8 @@ def zoo_config(path) -> Dict[str, Any]:
         "model": converter.family,
         "description": f"Hugging Face {converter.model_type} checkpoint {str(path.resolve())}",
         "reference": CONVERTERS.get(converter.model_type).paper,
-        "metadata": {CHECKPOINT_KEY: {"model_type": converter.model_type, "path": str(path.resolve())}},
+        "metadata": {CHECKPOINT_KEY: {"model_type": converter.model_type, "path": str(path.resolve()),
+                                      "token_ids": {k: config.get(k) for k in TOKEN_ID_FIELDS}}},
         "params": params,
     }
 

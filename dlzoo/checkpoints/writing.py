@@ -18,7 +18,7 @@ import numpy as np
 
 from dlzoo.checkpoints.converter import Converter, converter_named, converters_of_family
 from dlzoo.checkpoints.files import CONFIG_FILE, DEFAULT_MAX_SHARD_SIZE, write_shards
-from dlzoo.checkpoints.loading import CHECKPOINT_KEY
+from dlzoo.checkpoints.loading import CHECKPOINT_KEY, TOKEN_ID_FIELDS
 
 
 def converter_for_model(zoo_config: Dict[str, Any], model_type: Optional[str] = None) -> Converter:
@@ -122,10 +122,13 @@ def save_pretrained(model, directory, max_shard_size=DEFAULT_MAX_SHARD_SIZE, mod
     try:
         write_shards(staging, checkpoint_tensors(model, converter), max_shard_size)
         dtypes = {str(v.dtype) for v in model.weights}
+        source = (zoo.get("metadata") or {}).get(CHECKPOINT_KEY) or {}
         config = dict(
             {"model_type": converter.model_type,
              "architectures": [converter.architectures[converter.has_task_head(zoo["params"])]]},
             **converter.checkpoint_config(zoo["params"]),
+            # The loaded checkpoint's special tokens; none for a model dlzoo made (it knows no tokenizer).
+            **{k: (source.get("token_ids") or {}).get(k) for k in TOKEN_ID_FIELDS},
             dtype=dtypes.pop() if len(dtypes) == 1 else "float32",
         )
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
