@@ -26,6 +26,11 @@ diffusers `DDIMScheduler` that fairseq2 LCM wraps):
 * classifier-free guidance in epsilon space with guidance rescale
   (`guided_epsilon`), the initial noise scale and `clip_noise` clipping are
   applied by `sample` (used by `dlzoo.lcm.generation`).
+
+The DiT (`dlzoo.dit`) uses the same scheduler with its own settings: linear
+betas `1e-4 .. 0.02` over `T = 1000`, no zero-SNR rescale, epsilon
+prediction, and guidance from the first step (`sample(...,
+guide_first_step=True)`).
 """
 
 import json
@@ -350,6 +355,7 @@ class DDIMScheduler:
         eta: float = 0.0,
         epsilon_scaling: Optional[float] = None,
         rng: Optional[np.random.Generator] = None,
+        guide_first_step: bool = False,
     ) -> np.ndarray:
         """The reference's sampling loop (lcm.md 4.6); returns the last step's x0.
 
@@ -366,21 +372,27 @@ class DDIMScheduler:
             eta: float. DDIM eta. Defaults to `0.0`.
             epsilon_scaling: float or None. Defaults to `None`.
             rng: NumPy generator (initial noise; eta noise). Defaults to a fresh one.
+            guide_first_step: bool. Apply guidance at the first timestep too
+                (DiT, whose schedule keeps `alpha_bar > 0` there). `False`
+                is the LCM reference: the first step (`t = T - 1`, where the
+                zero-terminal-SNR schedule leaves epsilon undefined) steps the
+                conditional output alone, read as x0. Defaults to `False`.
 
         Returns:
             float32 array `shape`: the x0 predicted at the last step.
         """
+        check_bool("guide_first_step", guide_first_step)
         rng = rng or np.random.default_rng()
         latent = rng.standard_normal(shape).astype("float32") * np.float32(initial_noise_scale)
         latent = np.clip(latent, -clip_noise, clip_noise)
         x0 = latent
         guided = guidance_scale != 1.0
-        first = self.num_train_timesteps - 1
+        unguided = None if guide_first_step else self.num_train_timesteps - 1
         for t in self.timesteps_for(num_inference_steps):
             t = int(t)
             steps = np.full(shape[:-1], t, dtype="int32")
             out_cond = np.asarray(denoise_fn(latent, steps, True), "float32")
-            if guided and t != first:
+            if guided and t != unguided:
                 out_uncond = np.asarray(denoise_fn(latent, steps, False), "float32")
                 _, eps_c = self.convert_output(out_cond, t, latent)
                 _, eps_u = self.convert_output(out_uncond, t, latent)

@@ -130,6 +130,23 @@ class DDIMSchedulerTest(TestCase):
         self.assertEqual(calls[0], (99, True))
         self.assertEqual(calls[1:3], [(97, True), (97, False)])
 
+    def test_guide_first_step(self):
+        # DiT: a linear schedule without zero terminal SNR; every step is guided.
+        s = DDIMScheduler(num_train_timesteps=100, beta_schedule="linear", rescale_betas_zero_snr=False,
+                          prediction_type="epsilon", reproduce_step_quirk=False)
+        calls = []
+
+        def denoise(latent, timesteps, conditional):
+            calls.append((int(timesteps.ravel()[0]), conditional))
+            return np.zeros_like(latent)
+
+        s.sample(denoise, (2, 4), num_inference_steps=10, guidance_scale=2.0, guide_first_step=True,
+                 rng=np.random.default_rng(0))
+        self.assertEqual(len(calls), 20)
+        self.assertEqual(calls[:2], [(99, True), (99, False)])
+        with self.assertRaisesNamed(TypeError, "guide_first_step"):
+            s.sample(denoise, (2, 4), num_inference_steps=10, guide_first_step="yes")
+
     def test_initial_noise_scale_and_clip(self):
         s = DDIMScheduler(num_train_timesteps=10)
         seen = []

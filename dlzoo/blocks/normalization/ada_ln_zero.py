@@ -68,13 +68,18 @@ class AdaLNZero(keras.layers.Layer):
 
     where `modulate(x, shift, scale) = x * (1 + scale) + shift` is the
     function exported next to this class. DiT's block uses `num_groups=2`
-    (attention, MLP); LCM's denoiser uses `num_groups=3`.
+    (attention, MLP); LCM's denoiser uses `num_groups=3`. DiT's final layer
+    modulates without a gate: `use_gate=False` gives `(shift, scale)` per
+    group (`2 * num_groups` chunks).
 
     Args:
         hidden_dim: int. Width of the modulated stream (size of each chunk).
         num_groups: int. Number of modulated sub-blocks; the layer returns
             `3 * num_groups` tensors. Defaults to `1`.
         use_bias: bool. Whether the modulation linear has a bias.
+            Defaults to `True`.
+        use_gate: bool. Whether each group has a gate (`(shift, scale,
+            gate)`); `False` gives `(shift, scale)` (DiT's final layer).
             Defaults to `True`.
         **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
 
@@ -85,7 +90,9 @@ class AdaLNZero(keras.layers.Layer):
 
     Returns:
         A tuple of `3 * num_groups` tensors of shape `(..., hidden_dim)`:
-        `(shift_0, scale_0, gate_0, shift_1, scale_1, gate_1, ...)`.
+        `(shift_0, scale_0, gate_0, shift_1, scale_1, gate_1, ...)`
+        (`2 * num_groups`, `(shift_0, scale_0, shift_1, ...)`, with
+        `use_gate=False`).
 
     Example:
 
@@ -106,12 +113,13 @@ class AdaLNZero(keras.layers.Layer):
         - [Peebles and Xie, 2023. Scalable Diffusion Models with Transformers](https://arxiv.org/abs/2212.09748)
     """
 
-    def __init__(self, hidden_dim, num_groups=1, use_bias=True, **kwargs):
+    def __init__(self, hidden_dim, num_groups=1, use_bias=True, use_gate=True, **kwargs):
         super().__init__(**kwargs)
         self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
         self.num_groups = check_positive_int("num_groups", num_groups)
         self.use_bias = check_bool("use_bias", use_bias)
-        self.num_chunks = 3 * self.num_groups
+        self.use_gate = check_bool("use_gate", use_gate)
+        self.num_chunks = (3 if self.use_gate else 2) * self.num_groups
         self.modulation = keras.layers.Dense(
             self.num_chunks * self.hidden_dim,
             use_bias=self.use_bias,
@@ -122,8 +130,8 @@ class AdaLNZero(keras.layers.Layer):
         )
 
     def build(self, input_shape):
-        # Shapes: condition (..., cond_dim) -> m (..., 3 * num_groups * hidden_dim)
-        # -> 3 * num_groups chunks (..., hidden_dim).
+        # Shapes: condition (..., cond_dim) -> m (..., num_chunks * hidden_dim)
+        # -> num_chunks (3 or 2 per group) chunks (..., hidden_dim).
         self.modulation.build(input_shape)
         self.built = True
 
@@ -147,6 +155,7 @@ class AdaLNZero(keras.layers.Layer):
                 "hidden_dim": self.hidden_dim,
                 "num_groups": self.num_groups,
                 "use_bias": self.use_bias,
+                "use_gate": self.use_gate,
             }
         )
         return config

@@ -3,6 +3,7 @@
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from dlzoo.registry import register_block
@@ -23,7 +24,8 @@ class TimestepEmbedding(keras.layers.Layer):
     """Sinusoidal embedding of diffusion timesteps, with an optional MLP (DiT).
 
     With `half = frequency_dim // 2` and `k = 0 .. half - 1`, the frequencies
-    are `f_k = exp(-ln(max_period) * k / half)` and the timestep `t` (cast to
+    are `f_k = exp(-ln(max_period) * k / (half - frequency_shift))` (DiT and
+    Meta LCM: `frequency_shift=0`) and the timestep `t` (cast to
     float32) becomes `[cos(t * f) | sin(t * f)]` (`order="cos_sin"`, DiT and
     Meta LCM) or `[sin(t * f) | cos(t * f)]` (`order="sin_cos"`). When
     `hidden_dim` is set, the sinusoid goes through
@@ -36,6 +38,10 @@ class TimestepEmbedding(keras.layers.Layer):
             sinusoid. Defaults to `None`.
         max_period: float. Controls the lowest frequency. Defaults to `10000.0`.
         order: str. `"cos_sin"` or `"sin_cos"`. Defaults to `"cos_sin"`.
+        frequency_shift: float. Subtracted from `half` in the frequency
+            exponent: `0` in DiT and Meta LCM; `1` in diffusers'
+            `CombinedTimestepLabelEmbeddings` (its `downscale_freq_shift`),
+            which its DiT uses. Must be below `half`. Defaults to `0.0`.
         **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
@@ -57,7 +63,9 @@ class TimestepEmbedding(keras.layers.Layer):
         - [Ho et al., 2020. Denoising Diffusion Probabilistic Models](https://arxiv.org/abs/2006.11239)
     """
 
-    def __init__(self, frequency_dim=256, hidden_dim=None, max_period=10000.0, order="cos_sin", **kwargs):
+    def __init__(
+        self, frequency_dim=256, hidden_dim=None, max_period=10000.0, order="cos_sin", frequency_shift=0.0, **kwargs
+    ):
         super().__init__(**kwargs)
         self.frequency_dim = check_positive_int("frequency_dim", frequency_dim)
         if self.frequency_dim % 2:
@@ -65,6 +73,9 @@ class TimestepEmbedding(keras.layers.Layer):
         self.hidden_dim = check_positive_int("hidden_dim", hidden_dim, allow_none=True)
         self.max_period = check_float("max_period", max_period, min_value=0.0, min_inclusive=False)
         self.order = check_choice("order", order, ORDERS)
+        self.frequency_shift = check_float(
+            "frequency_shift", frequency_shift, max_value=self.frequency_dim // 2, max_inclusive=False
+        )
         if self.hidden_dim is not None:
             dense = dict(
                 units=self.hidden_dim,
@@ -82,9 +93,7 @@ class TimestepEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        half = self.frequency_dim // 2
-        k = ops.arange(half, dtype="float32")
-        frequencies = ops.exp(k * (-math.log(self.max_period) / half))
+        frequencies = ops.convert_to_tensor(self._frequencies())  # (half,)
         angles = ops.cast(inputs, "float32")[..., None] * frequencies  # (..., half)
         parts = [ops.cos(angles), ops.sin(angles)]
         if self.order == "sin_cos":
@@ -93,6 +102,19 @@ class TimestepEmbedding(keras.layers.Layer):
         if self.hidden_dim is not None:
             x = self.dense_2(ops.silu(self.dense_1(x)))
         return x
+
+    def _frequencies(self):
+        """`f_k` as a float32 NumPy constant, the same on every backend.
+
+        The exponent is formed in float32 in the reference's order,
+        `(-ln(max_period) * k) / (half - shift)`, and exponentiated in float64,
+        then rounded: backends' float32 `exp` differ by an ulp, which the
+        angle `t * f` magnifies about a thousandfold at `t ~ 1000`.
+        """
+        half = self.frequency_dim // 2
+        k = np.arange(half, dtype="float32")
+        exponents = (np.float32(-math.log(self.max_period)) * k) / np.float32(half - self.frequency_shift)
+        return np.exp(exponents.astype("float64")).astype("float32")
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.hidden_dim or self.frequency_dim,)
@@ -111,6 +133,7 @@ class TimestepEmbedding(keras.layers.Layer):
                 "hidden_dim": self.hidden_dim,
                 "max_period": self.max_period,
                 "order": self.order,
+                "frequency_shift": self.frequency_shift,
             }
         )
         return config

@@ -48,6 +48,32 @@ class AdaLNZeroTest(TestCase):
             expected_num_trainable_weights=1,
         )
 
+    def test_block_basics_without_gate(self):
+        self.run_block_test(
+            AdaLNZero,
+            init_kwargs={"hidden_dim": 8, "use_gate": False},
+            input_shape=(2, 16),
+            expected_output_shape=(2, 8),
+            expected_num_trainable_weights=2,
+        )
+
+    def test_without_gate_gives_shift_then_scale(self):
+        # DiT's final layer: `shift, scale = adaLN_modulation(c).chunk(2, dim=1)`.
+        hidden_dim, cond_dim = 4, 5
+        rng = np.random.default_rng(4)
+        condition = rng.standard_normal((3, cond_dim)).astype("float32")
+        kernel = rng.standard_normal((cond_dim, 2 * hidden_dim)).astype("float32")
+        bias = rng.standard_normal((2 * hidden_dim,)).astype("float32")
+        layer = AdaLNZero(hidden_dim=hidden_dim, use_gate=False)
+        layer.build(condition.shape)
+        layer.modulation.kernel.assign(kernel)
+        layer.modulation.bias.assign(bias)
+        shift, scale = layer(condition)
+        m = silu(condition.astype("float64")) @ kernel + bias
+        self.assertAllClose(shift, m[:, :hidden_dim], atol=1e-5)
+        self.assertAllClose(scale, m[:, hidden_dim:], atol=1e-5)
+        self.assertEqual(layer.count_params_for((3, cond_dim)), cond_dim * 8 + 8)
+
     def test_zero_at_init(self):
         layer = AdaLNZero(hidden_dim=4, num_groups=2)
         outputs = layer(np.random.default_rng(0).standard_normal((3, 5)).astype("float32"))
@@ -130,5 +156,7 @@ class AdaLNZeroTest(TestCase):
             AdaLNZero(hidden_dim=8, num_groups=0)
         with self.assertRaisesNamed(TypeError, "use_bias"):
             AdaLNZero(hidden_dim=8, use_bias="no")
+        with self.assertRaisesNamed(TypeError, "use_gate"):
+            AdaLNZero(hidden_dim=8, use_gate=1)
         with self.assertRaisesNamed(ValueError, "shift"):
             modulate(np.ones((2, 4)), np.ones((2, 3, 4)), np.ones((2, 3, 4)))

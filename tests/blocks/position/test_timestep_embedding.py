@@ -7,10 +7,10 @@ from dlzoo.testing import TestCase
 INT_STEPS = {"shape": (2, 5), "dtype": "int32", "max": 100}
 
 
-def sinusoid_reference(t, dim, max_period=10000.0, order="cos_sin"):
-    """DiT eq. (DDPM / Transformer sinusoid), float64: (..., dim)."""
+def sinusoid_reference(t, dim, max_period=10000.0, order="cos_sin", shift=0.0):
+    """DiT eq. (DDPM / Transformer sinusoid), float64: (..., dim); `shift` is diffusers' downscale_freq_shift."""
     half = dim // 2
-    freqs = np.exp(-np.log(max_period) * np.arange(half) / half)
+    freqs = np.exp(-np.log(max_period) * np.arange(half) / (half - shift))
     angles = np.asarray(t, "float64")[..., None] * freqs
     parts = [np.cos(angles), np.sin(angles)]
     return np.concatenate(parts if order == "cos_sin" else parts[::-1], axis=-1)
@@ -50,6 +50,15 @@ class TimestepEmbeddingTest(TestCase):
         out = TimestepEmbedding(frequency_dim=4)(np.array([1], "int32"))[0]
         self.assertAllClose(out, [np.cos(1.0), np.cos(0.01), np.sin(1.0), np.sin(0.01)], atol=1e-6)
 
+    def test_frequency_shift_matches_numpy_reference(self):
+        # diffusers' CombinedTimestepLabelEmbeddings (its DiT): exponent / (half - 1).
+        t = np.array([0, 1, 250, 999], dtype="int32")
+        layer = TimestepEmbedding(frequency_dim=16, frequency_shift=1.0)
+        self.assertAllClose(layer(t), sinusoid_reference(t, 16, shift=1.0), atol=1e-4)
+        # The slowest frequency is then exactly 1 / max_period.
+        out = TimestepEmbedding(frequency_dim=4, frequency_shift=1)(np.array([1], "int32"))[0]
+        self.assertAllClose(out, [np.cos(1.0), np.cos(1e-4), np.sin(1.0), np.sin(1e-4)], atol=1e-6)
+
     def test_mlp_matches_numpy_reference(self):
         rng = np.random.default_rng(0)
         t = np.array([3, 17, 250], dtype="int32")
@@ -86,3 +95,5 @@ class TimestepEmbeddingTest(TestCase):
             TimestepEmbedding(order="sincos")
         with self.assertRaisesNamed(ValueError, "max_period"):
             TimestepEmbedding(max_period=0.0)
+        with self.assertRaisesNamed(ValueError, "frequency_shift", "8.0"):
+            TimestepEmbedding(frequency_dim=16, frequency_shift=8)
