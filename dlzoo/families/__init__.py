@@ -9,6 +9,7 @@ family.
 """
 
 from dlzoo.families import base_lcm, bert, encoder_decoder, gpt, image_classifier, llama, two_tower_lcm  # noqa: F401
+from dlzoo.families import dit  # noqa: F401
 from dlzoo.families import vit  # noqa: F401
 from dlzoo.families import convnext  # noqa: F401
 from dlzoo.families import resnet  # noqa: F401
