@@ -28,6 +28,7 @@ COMMANDS = {
     "report": ("dlzoo.commands.report", "write a report of a runs directory"),
     "compare": ("dlzoo.commands.compare", "compare runs"),
     "battery": ("dlzoo.commands.battery", "emit bash/SLURM scripts for a battery of runs"),
+    "sample": ("dlzoo.commands.sample", "sample a class-conditional grid from a trained DiT"),
 }
 
 
