@@ -1,11 +1,12 @@
 """The checkpoint parity table: architecture x backend x max abs difference against `transformers`.
 
 Uses the checkpoints and comparisons of `tests/checkpoints/test_converters.py`
-(tiny random models saved with `save_pretrained`, every weight perturbed):
-for each backend, in a fresh process, each checkpoint is loaded with
-`dlzoo.build(path)` and its hidden states and logits (or pooled output) are
-compared with the `transformers` model's on the same inputs, with and without
-padding; the larger difference is reported.
+and `test_vision_converters.py` (tiny random models saved with
+`save_pretrained`, every weight perturbed): for each backend, in a fresh
+process, each checkpoint is loaded with `dlzoo.build(path)` and its outputs are
+compared with the `transformers` model's on the same inputs (text: hidden
+states and logits or pooled output, with and without padding, the larger
+difference; images: logits or pooled features).
 
     python tools/checkpoint_parity.py [--backends jax torch tensorflow]
 """
@@ -19,20 +20,30 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TESTS = os.path.join(ROOT, "tests", "checkpoints", "test_converters.py")
+TEXT = os.path.join(ROOT, "tests", "checkpoints", "test_converters.py")
+VISION = os.path.join(ROOT, "tests", "checkpoints", "test_vision_converters.py")
+
+
+def _module(path):
+    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def measure() -> dict:
     """`{case: max abs difference}` on this process's backend."""
-    spec = importlib.util.spec_from_file_location("checkpoint_cases", TESTS)
-    cases = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cases)
+    text, vision = _module(TEXT), _module(VISION)
     import dlzoo  # lazy: after the backend is set
 
+    found = {}
     with tempfile.TemporaryDirectory() as root:
-        checkpoints = cases.make_checkpoints(lambda name: tempfile.mkdtemp(prefix=f"{name}-", dir=root))
-        return {case: max(cases.max_difference(dlzoo.build(directory), hf, pad) for pad in (False, True))
-                for case, (directory, hf) in checkpoints.items()}
+        mktemp = lambda name: tempfile.mkdtemp(prefix=f"{name.replace('/', '-')}-", dir=root)  # noqa: E731
+        for case, (directory, hf) in text.make_checkpoints(mktemp).items():
+            found[case] = max(text.max_difference(dlzoo.build(directory), hf, pad) for pad in (False, True))
+        for case, (directory, hf) in vision.make_checkpoints(mktemp).items():
+            found[case] = vision.max_difference(directory, hf)
+    return found
 
 
 def main(argv=None):

@@ -4,7 +4,8 @@ A checkpoint directory (`config.json` + `model.safetensors`, or shards with
 `model.safetensors.index.json`) is a source like a zoo name: `dlzoo.build`,
 `dlzoo.count_params` and `dlzoo.describe` accept it (the last two read only
 `config.json` and the shard headers). One converter per Hugging Face
-`model_type` (`gpt2.py`, `bert.py`, `llama.py`), registered with
+`model_type` (`gpt2.py`, `bert.py`, `llama.py`, `vit.py`, `resnet.py`,
+`convnext.py`, `efficientnet.py`), registered with
 `dlzoo.register_converter`, maps the config to a dlzoo family's params and the
 tensors to the model's weights, both ways. See `guides/checkpoints.md`.
 
@@ -16,7 +17,7 @@ arrays (no PyTorch needed).
 import os
 
 from dlzoo import configs
-from dlzoo.checkpoints import bert, gpt2, llama  # noqa: F401  (register the built-in converters)
+from dlzoo.checkpoints import bert, convnext, efficientnet, gpt2, llama, resnet, vit  # noqa: F401  (the converters)
 from dlzoo.checkpoints.converter import Converter, TensorRule, converter_named, converters_of_family
 from dlzoo.checkpoints.files import CheckpointError, CheckpointFiles, read_config
 from dlzoo.checkpoints.loading import is_checkpoint_dir, load_weights, plan_loading, zoo_config

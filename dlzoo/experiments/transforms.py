@@ -166,6 +166,32 @@ class Reshape(Transform):
         return array.reshape((len(array),) + tuple(self.shape))
 
 
+@register_component("transform", "upscale")
+class Upscale(Transform):
+    """Enlarge images `(n, h, w, c)` by an integer factor, each pixel repeated as a `factor x factor` block.
+
+    For architectures that need more pixels than the data has (scikit-learn's
+    8x8 digits -> 32x32 for a ViT with 8x8 patches or a ResNet's four
+    downsamplings). Nearest-neighbour on purpose: it adds no information and
+    no interpolation artefact.
+
+    Args:
+        factor: int. Size multiplier of height and width. Defaults to `2`.
+        key: str or None. Input to transform. Defaults to `None`.
+    """
+
+    def __init__(self, factor: int = 2, key: Optional[str] = None):
+        super().__init__(key)
+        self.factor = check_positive_int("factor", factor)
+
+    def apply_array(self, array):
+        if array.ndim != 4:
+            raise ValueError(
+                f"`upscale` needs images (n, height, width, channels). Received: an array of shape {array.shape}."
+            )
+        return np.repeat(np.repeat(array, self.factor, axis=1), self.factor, axis=2)
+
+
 @register_component("transform", "one_hot")
 class OneHot(Transform):
     """Integer class ids in `y` -> one-hot float32 vectors (for categorical losses).

@@ -33,6 +33,18 @@ class TransformsTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             C.make("transform", {"name": "one_hot", "num_classes": 2}).apply(train)
 
+    def test_upscale_repeats_each_pixel(self):
+        images = np.arange(2 * 2 * 3 * 1, dtype="float32").reshape(2, 2, 3, 1)
+        out = C.make("transform", {"name": "upscale", "factor": 2}).apply(Data(x=images, y=np.zeros(2))).x
+        self.assertEqual(out.shape, (2, 4, 6, 1))
+        for i in range(4):
+            for j in range(6):
+                self.assertEqual(out[1, i, j, 0], images[1, i // 2, j // 2, 0])
+        with self.assertRaisesRegex(ValueError, "upscale.*images"):
+            C.make("transform", {"name": "upscale"}).apply(Data(x=np.zeros((2, 64)), y=np.zeros(2)))
+        with self.assertRaisesRegex(ValueError, "factor"):
+            C.make("transform", {"name": "upscale", "factor": 0})
+
     def test_key_selects_one_input(self):
         data = Data(x={"a": np.ones((2, 2), "float32"), "b": np.ones((2, 2), "float32")})
         out = C.make("transform", {"name": "scale", "factor": 3.0, "key": "b"}).apply(data)
