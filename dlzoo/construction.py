@@ -14,7 +14,7 @@ import keras
 
 import dlzoo.blocks  # noqa: F401  (registers the built-in blocks)
 from dlzoo.plan import Plan, Tensor, map_tensors
-from dlzoo.registry import BLOCKS, accepted_keywords, count_weights, make_block
+from dlzoo.registry import BLOCKS, accepted_keywords, count_layer_flops, count_weights, make_block
 
 
 def make_layers(plan: Plan) -> Dict[str, Any]:
@@ -134,6 +134,28 @@ def count_plan(plan: Plan, layers, trainable_only: bool = False) -> Dict[str, in
     return counts
 
 
+# ----------------------------------------------------------------- FLOPs
+def plan_flops(plan: Plan, layers, batch_size: int, sequence_length: Optional[int] = None) -> Dict[str, int]:
+    """`{node name: forward FLOPs}` of every used node at a concrete input size (`dlzoo.flops` convention).
+
+    Each block reports its own (`flops_for`, or the closed form a Keras
+    layer was registered with), from the shapes its call receives and the
+    constants it is called with (`reverse=True`). Unlike weights, FLOPs are
+    per call: a block called twice counts twice.
+    """
+    shapes = propagate_shapes(plan, layers, batch_size, sequence_length)
+    found: Dict[str, int] = {}
+    for index in plan.used_calls():
+        call = plan.calls[index]
+        args, tensor_kwargs, constants = _call_shapes(call, shapes)
+        try:
+            flops = count_layer_flops(layers[call.node], *args, **tensor_kwargs, **constants)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"Block {call.node!r} ({plan.node(call.node).block}): {exc}") from None
+        found[call.node] = found.get(call.node, 0) + flops
+    return found
+
+
 # ----------------------------------------------------------------- memory
 def activation_elements(plan: Plan, layers, batch_size: int, sequence_length: int) -> Dict[str, int]:
     """`{node name: activation elements kept for the backward pass}` at a concrete input size.
@@ -213,6 +235,7 @@ __all__ = [
     "input_shapes",
     "keras_inputs",
     "make_layers",
+    "plan_flops",
     "propagate_shapes",
     "wire",
 ]

@@ -17,8 +17,9 @@ import numpy as np
 
 from dlzoo import configs
 from dlzoo.compat.keras_internals import sublayers
-from dlzoo.construction import activation_elements, count_plan, make_layers
+from dlzoo.construction import activation_elements, count_plan, make_layers, plan_flops
 from dlzoo.extensions import make_extension
+from dlzoo.flops import TRAINING_MULTIPLIER
 from dlzoo.registry import BLOCKS, EXTENSIONS, MODELS
 from dlzoo.resolution import plan_of, resolve
 from dlzoo.validation import check_choice, check_positive_int
@@ -101,6 +102,100 @@ def count_params(source, extensions=None, trainable_only=False, **params) -> int
     if total is None:
         return count_params(build_resolved(config), trainable_only=trainable_only)
     return int(total)
+
+
+def _with_image_size(config: Dict[str, Any], image_size) -> Dict[str, Any]:
+    """`config` with its `image_shape` parameter set to `image_size` (an int or `(height, width)`)."""
+    if image_size is None:
+        return config
+    pair = [image_size, image_size] if isinstance(image_size, int) and not isinstance(image_size, bool) else image_size
+    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+        raise ValueError(
+            f"`image_size` must be a positive integer or a (height, width) pair. Received: image_size={image_size!r}."
+        )
+    height, width = (check_positive_int("image_size", v) for v in pair)
+    shape = config["params"].get("image_shape")
+    if not isinstance(shape, (list, tuple)) or len(shape) != 3:
+        raise ValueError(
+            f"`image_size` applies to image models (an `image_shape` parameter); {config['name']!r} "
+            f"({config['model']}) has none. Received: image_size={image_size!r}."
+        )
+    return resolve(config, image_shape=[height, width, shape[2]])
+
+
+def _sequence_length_for(config, plan, sequence_length) -> Optional[int]:
+    """The length given, else the model's `max_sequence_length`; `None` if no input has a free length."""
+    if sequence_length is not None:
+        return check_positive_int("sequence_length", sequence_length)
+    if all(None not in spec.shape for spec in plan.inputs.values()):
+        return None
+    seq = config["params"].get("max_sequence_length")
+    if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0:
+        return seq
+    raise ValueError(
+        f"{config['name']!r} takes sequences of any length and has no `max_sequence_length`: pass "
+        "`sequence_length`. Received: sequence_length=None."
+    )
+
+
+def _flop_plan(source, extensions, batch_size, sequence_length, image_size, params):
+    """`(config, plan, layers, batch_size, sequence_length)` for counting FLOPs, every argument checked."""
+    batch_size = check_positive_int("batch_size", batch_size)
+    config = _with_image_size(config_of(source, extensions=extensions, **params), image_size)
+    changing = [n for n, kw in configs.normalize_extensions(config.get("extensions")) if make_extension(n, kw).changes_model]
+    if changing:
+        raise ValueError(
+            f"FLOPs are counted from the model's plan; extension(s) {changing} change the built model after it, "
+            "so they cannot be counted analytically. Count the model without them."
+        )
+    plan, layers = unbuilt(config)
+    if plan is None:
+        raise ValueError(
+            f"Model family {config['model']!r} is an assembler of the older form: it has no plan to count "
+            "FLOPs block by block."
+        )
+    return config, plan, layers, batch_size, _sequence_length_for(config, plan, sequence_length)
+
+
+def block_flops(
+    source, extensions=None, batch_size=1, sequence_length=None, image_size=None, training=False, **params
+) -> Dict[str, int]:
+    """`{block name: forward FLOPs}` of each block of the model's plan, without allocating (see `count_flops`)."""
+    _, plan, layers, batch_size, sequence_length = _flop_plan(
+        source, extensions, batch_size, sequence_length, image_size, params
+    )
+    factor = TRAINING_MULTIPLIER if training else 1
+    return {name: factor * flops for name, flops in plan_flops(plan, layers, batch_size, sequence_length).items()}
+
+
+def count_flops(
+    source, extensions=None, batch_size=1, sequence_length=None, image_size=None, training=False, **params
+) -> int:
+    """Exact analytic FLOPs of one forward pass, without allocating any weight.
+
+    Sums each block's own `flops_for` over the model's plan at a concrete
+    input size. FLOPs are 2 x the multiply-adds of matrix products and
+    convolutions (attention scores and weighted values included, every
+    score counted even under a causal mask); elementwise work (biases,
+    norms, activations, softmax, residual additions) and look-ups are not
+    counted (`dlzoo.flops` states the convention). PyTorch's
+    `FlopCounterMode` gives the same figure (tested for every family).
+    Training costs 3 x the forward pass (`training=True`).
+
+    Args:
+        source: a name, path, dict or model (see `dlzoo.build`).
+        extensions: extensions to apply (ones that change the built model,
+            such as LoRA, are refused).
+        batch_size: int. Defaults to `1`.
+        sequence_length: int. Length of every variable-length input.
+            Defaults to the model's `max_sequence_length`.
+        image_size: int or `(height, width)`. Image size of an image model
+            (its `image_shape` parameter). Defaults to the model's own.
+        training: bool. Count forward + backward (3 x forward). Defaults
+            to `False`.
+        **params: parameter overrides.
+    """
+    return int(sum(block_flops(source, extensions, batch_size, sequence_length, image_size, training, **params).values()))
 
 
 DTYPE_BYTES = {
@@ -333,8 +428,10 @@ __all__ = [
     "DTYPE_BYTES",
     "OPTIMIZER_SLOTS",
     "block_counts",
+    "block_flops",
     "blocks_of",
     "config_of",
+    "count_flops",
     "count_params",
     "describe",
     "diff",

@@ -188,18 +188,24 @@ def register_block(
     return decorator
 
 
-def register_keras_layer(name: str, cls, count_params: Callable, category: str = "core", **metadata: Any):
+def register_keras_layer(
+    name: str, cls, count_params: Callable, category: str = "core", flops: Optional[Callable] = None, **metadata: Any
+):
     """Register one of Keras' own layers by name, so plans and configs can use it like a block.
 
     Keras' class is not touched (it keeps its own serialization name); the
     entry records `count_params(layer, input_shape) -> int`, the exact
-    weight count used where the layer has no `count_params_for`.
+    weight count used where the layer has no `count_params_for`, and
+    `flops(layer, input_shape) -> int`, its forward FLOPs (`dlzoo.flops`
+    states what is counted) in place of a block's `flops_for`.
 
     Args:
         name: str. Registry name, snake_case (`"dense"`).
         cls: a `keras.layers.Layer` subclass.
         count_params: callable. `(unbuilt layer, input shape(s)) -> int`.
         category: str. Role. Defaults to `"core"`.
+        flops: callable. `(unbuilt layer, input shape(s)) -> int`. Defaults
+            to `None`: the layer cannot be counted in FLOPs.
     """
     example = metadata.pop("example", None)
     BLOCKS.add(
@@ -209,7 +215,7 @@ def register_keras_layer(name: str, cls, count_params: Callable, category: str =
             kind="block",
             category=category,
             example=example,
-            metadata=dict(metadata, native=True, count_params=count_params),
+            metadata=dict(metadata, native=True, count_params=count_params, flops=flops),
         )
     )
     return cls
@@ -439,6 +445,30 @@ def count_weights(layer, *input_shapes: Any, trainable_only: bool = False, **oth
     total = int(entry.metadata["count_params"](layer, *input_shapes, **other_shapes))
     fixed = entry.metadata.get("non_trainable_params")
     return total - (int(fixed(layer, *input_shapes)) if trainable_only and fixed is not None else 0)
+
+
+def count_layer_flops(layer, *input_shapes: Any, **other_shapes: Any) -> int:
+    """Forward FLOPs of an unbuilt layer for concrete input shapes, without building it.
+
+    A dlzoo block answers with its `flops_for`; one of Keras' layers
+    registered by name with the closed form it was registered with
+    (`flops=`). Keywords the method does not take are dropped, as in
+    `count_weights`. See `dlzoo.flops` for what is counted.
+
+    Raises:
+        TypeError: the layer can be counted neither way.
+    """
+    method = getattr(layer, "flops_for", None)
+    if method is not None:
+        kwargs = {k: v for k, v in other_shapes.items() if k in accepted_keywords(method, other_shapes)}
+        return int(method(*input_shapes, **kwargs))
+    entry = next((e for e in BLOCKS.entries() if e.obj is type(layer)), None)
+    if entry is None or entry.metadata.get("flops") is None:
+        raise TypeError(
+            f"Layer {layer.name!r} ({type(layer).__name__}) cannot be counted in FLOPs: it has no "
+            "`flops_for(input_shape, ...)` and is not a Keras layer registered with `flops=`."
+        )
+    return int(entry.metadata["flops"](layer, *input_shapes, **other_shapes))
 
 
 def make_block(block: str, optional: Optional[Dict[str, Any]] = None, **arguments: Any):

@@ -10,7 +10,7 @@ import numpy as np
 
 import dlzoo
 import dlzoo.blocks
-from dlzoo.registry import BLOCKS, init_arguments
+from dlzoo.registry import BLOCKS, count_layer_flops, init_arguments
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # dlzoo's own blocks; Keras' layers registered by name are checked apart (NATIVE).
@@ -75,6 +75,24 @@ class TestEveryBlock:
     def test_counts_params_without_building(self, entry):
         assert callable(getattr(entry.obj, "count_params_for", None))
 
+    def test_counts_flops_without_building(self, entry):
+        # The figures themselves are checked against PyTorch's counter in test_flops_parity.py (torch suite).
+        assert callable(getattr(entry.obj, "flops_for", None)), f"{entry.name} has no flops_for(input_shape, ...)"
+        layer = entry.obj(**entry.example.get("init_kwargs", {}))
+        shapes = _example_shapes(entry.example)
+        flops = count_layer_flops(layer, shapes[0], **shapes[1], **entry.example.get("call_kwargs", {}))
+        assert isinstance(flops, int) and flops >= 0 and not layer.built
+
+
+def _example_shapes(example):
+    """(positional input shape, {`<name>_shape`: shape}) of a registry example's inputs."""
+    spec = example["inputs"]
+    shape_of = lambda s: tuple(s["shape"]) if isinstance(s, dict) else tuple(s)  # noqa: E731
+    if isinstance(spec, dict) and "shape" not in spec:
+        (first, *rest) = spec
+        return shape_of(spec[first]), {f"{k}_shape": shape_of(spec[k]) for k in rest}
+    return shape_of(spec), {}
+
 
 @pytest.mark.parametrize("entry", NATIVE, ids=[e.name for e in NATIVE])
 def test_keras_layer_counts_match_a_built_layer(entry):
@@ -86,6 +104,11 @@ def test_keras_layer_counts_match_a_built_layer(entry):
     inputs = [np.ones(s, "float32") for s in shapes] if isinstance(shapes, list) else np.ones(shapes, "float32")
     layer(inputs)
     assert counted == layer.count_params(), f"{entry.name}: counted {counted}, built {layer.count_params()}"
+
+
+@pytest.mark.parametrize("entry", NATIVE, ids=[e.name for e in NATIVE])
+def test_keras_layer_has_a_flop_formula(entry):
+    assert callable(entry.metadata.get("flops")), f"{entry.name} is registered without flops="
 
 
 def test_every_exported_layer_is_registered():

@@ -7,6 +7,7 @@ from keras import ops
 
 from dlzoo.blocks.attention.masks import causal_mask, merge_masks
 from dlzoo.blocks.position.rotary_embedding import RotaryEmbedding
+from dlzoo.flops import attention_flops, dense_flops, matmul_flops, rows
 from dlzoo.registry import check_block_role, count_weights, make_block, register_block
 from dlzoo.validation import (
     check_bool,
@@ -448,6 +449,25 @@ class GroupedQueryAttention(keras.layers.Layer):
             norm = self._make_norm("count")
             total += count_weights(norm, (None, None, n, head_dim))
             total += count_weights(norm, (None, None, k, head_dim))
+        return int(total)
+
+    def flops_for(self, input_shape, key_value_shape=None, cache_shape=None, **other_shapes):
+        """Forward FLOPs for concrete shapes: the q/k/v/output projections and the attention products.
+
+        Every score of the `(q_len, k_len)` matrix is counted, masked or not; with
+        a `cache` (decoding) the keys are the cache's `max_len` slots. QK-norm and
+        RoPE are elementwise and not counted (see `dlzoo.flops`).
+        """
+        query_shape = tuple(input_shape)
+        key_value_shape = query_shape if key_value_shape is None else tuple(key_value_shape)
+        head_dim = self._resolve_head_dim(int(query_shape[-1]))
+        output_dim = self.output_dim or int(query_shape[-1])
+        n, k = self.num_heads, self._num_kv_heads
+        key_length = int(key_value_shape[1]) if cache_shape is None else int(cache_shape[2])
+        total = dense_flops(query_shape, n * head_dim)
+        total += 2 * dense_flops(key_value_shape, k * head_dim)
+        total += attention_flops(query_shape[0], n, query_shape[1], key_length, head_dim)
+        total += matmul_flops(rows(query_shape), n * head_dim, output_dim)
         return int(total)
 
     def get_config(self):

@@ -136,6 +136,17 @@ class ResidualUnit(keras.layers.Layer):
             total += self._projection().count_params_for(tuple(input_shape))
         return total
 
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: the branch's convolutions and the projection shortcut's, when there is one."""
+        channels = image_channels(input_shape, type(self).__name__)
+        total, shape = 0, tuple(input_shape)
+        for layer in self.branch:
+            total += layer.flops_for(shape)
+            shape = layer.compute_output_shape(shape)
+        if self._needs_projection(channels):
+            total += self._projection().flops_for(tuple(input_shape))
+        return total
+
     def non_trainable_params_for(self, input_shape):
         """Weights no gradient updates: the moving statistics of the branch's and the shortcut's norms."""
         channels = image_channels(input_shape, type(self).__name__)

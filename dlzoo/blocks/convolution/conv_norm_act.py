@@ -11,6 +11,7 @@ from dlzoo.blocks.convolution._common import (
     symmetric_padding,
 )
 from dlzoo.blocks.feedforward._common import check_activation, check_initializer, get_activation
+from dlzoo.flops import conv_flops
 from dlzoo.registry import check_block_role, count_weights, get_block, init_arguments, make_block, register_block
 from dlzoo.validation import check_bool, check_choice, check_divides, check_float, check_positive_int
 
@@ -216,6 +217,13 @@ class ConvNormAct(keras.layers.Layer):
         conv += self.filters if self.use_bias else 0
         norm = 0 if self.norm_layer is None else count_weights(self.norm_layer, self._output_shape(input_shape))
         return conv + norm
+
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: the convolution (the norm and the activation are elementwise; see `dlzoo.flops`)."""
+        channels = image_channels(input_shape, "ConvNormAct")
+        self._check_groups(channels)
+        kernel = (self.kernel_size, self.kernel_size)
+        return conv_flops(self._output_shape(tuple(input_shape)), kernel, channels // self.groups)
 
     def non_trainable_params_for(self, input_shape):
         """Weights no gradient updates: the norm's moving statistics (`2 * filters` for a BatchNorm)."""

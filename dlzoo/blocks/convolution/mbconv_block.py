@@ -204,6 +204,14 @@ class MBConvBlock(keras.layers.Layer):
             shape = layer.compute_output_shape(shape)
         return total
 
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: expansion, depthwise and projection convolutions and the squeeze-excitation's projections."""
+        total, shape = 0, tuple(input_shape)
+        for layer in self._sublayers(image_channels(input_shape, "MBConvBlock")):
+            total += layer.flops_for(shape)
+            shape = layer.compute_output_shape(shape)
+        return total
+
     def non_trainable_params_for(self, input_shape):
         """Weights no gradient updates: the moving statistics of the expand, depthwise and project norms."""
         total, shape = 0, tuple(input_shape)

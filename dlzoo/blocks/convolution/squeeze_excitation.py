@@ -4,6 +4,7 @@ import keras
 
 from dlzoo.blocks.convolution._common import elements, image_channels
 from dlzoo.blocks.feedforward._common import check_activation, get_activation
+from dlzoo.flops import matmul_flops
 from dlzoo.registry import register_block
 from dlzoo.validation import check_float, check_positive_int
 
@@ -97,6 +98,13 @@ class SqueezeExcitation(keras.layers.Layer):
         c = image_channels(input_shape, "SqueezeExcitation")
         d = self._squeezed(c)
         return c * d + d + d * c + c
+
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: the two projections of each image's pooled channels (the pooling is a reduction)."""
+        c = image_channels(input_shape, "SqueezeExcitation")
+        d = self._squeezed(c)
+        batch = int(input_shape[0])
+        return matmul_flops(batch, c, d) + matmul_flops(batch, d, c)
 
     def get_config(self):
         config = super().get_config()

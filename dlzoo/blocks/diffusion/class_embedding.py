@@ -97,6 +97,10 @@ class ClassEmbedding(keras.layers.Layer):
     def count_params_for(self, input_shape):
         return self._rows() * self.hidden_dim
 
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: 0 (a table look-up, no matrix product; see `dlzoo.flops`)."""
+        return 0
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -5,6 +5,7 @@ import keras
 from dlzoo.blocks.feedforward._common import check_initializer, make_initializer
 from dlzoo.blocks.normalization.ada_ln_zero import AdaLNZero, modulate
 from dlzoo.blocks.normalization.layer_norm import LayerNorm
+from dlzoo.flops import dense_flops
 from dlzoo.registry import register_block
 from dlzoo.validation import check_float, check_positive_int
 
@@ -97,6 +98,13 @@ class DiTFinalLayer(keras.layers.Layer):
         condition_shape = (None, hidden_dim) if condition_shape is None else tuple(condition_shape)
         units = self.patch_size * self.patch_size * self.output_channels
         return self._make_modulation(hidden_dim).count_params_for(condition_shape) + (hidden_dim + 1) * units
+
+    def flops_for(self, input_shape, condition_shape=None, **other_shapes):
+        """Forward FLOPs: the (shift, scale) modulation of the condition and the patch projection."""
+        hidden_dim = int(input_shape[-1])
+        condition_shape = (input_shape[0], hidden_dim) if condition_shape is None else tuple(condition_shape)
+        units = self.patch_size * self.patch_size * self.output_channels
+        return self._make_modulation(hidden_dim).flops_for(condition_shape) + dense_flops(input_shape, units)
 
     def get_config(self):
         config = super().get_config()

@@ -73,3 +73,7 @@ class LearnedSigmaSplit(keras.layers.Layer):
 
     def count_params_for(self, input_shape):
         return 0
+
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: 0 (a split, no matrix product; see `dlzoo.flops`)."""
+        return 0

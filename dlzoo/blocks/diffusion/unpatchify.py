@@ -95,6 +95,10 @@ class Unpatchify(keras.layers.Layer):
     def count_params_for(self, input_shape):
         return 0
 
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: 0 (a reshape, no matrix product; see `dlzoo.flops`)."""
+        return 0
+
     def get_config(self):
         config = super().get_config()
         config.update({"patch_size": self.patch_size, "height": self.height, "width": self.width})

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from dlzoo.flops import matmul_flops, rows
 from dlzoo.registry import register_block
 from dlzoo.validation import check_float, check_positive_int
 
@@ -91,6 +92,12 @@ class TokenEmbedding(keras.layers.Layer):
 
     def count_params_for(self, input_shape=None):
         return self.vocabulary_size * self.hidden_dim
+
+    def flops_for(self, input_shape, reverse=False, **other_shapes):
+        """Forward FLOPs: 0 for the look-up; `reverse=True` (tied output head) is a `(d, vocabulary)` product."""
+        if not reverse:
+            return 0
+        return matmul_flops(rows(input_shape), self.hidden_dim, self.vocabulary_size)
 
     def get_config(self):
         config = super().get_config()

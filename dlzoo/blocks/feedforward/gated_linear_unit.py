@@ -13,6 +13,7 @@ from dlzoo.blocks.feedforward._common import (
     output_width,
     project_shape,
 )
+from dlzoo.flops import matmul_flops, rows
 from dlzoo.registry import register_block, register_block_configuration
 from dlzoo.validation import check_bool, check_float, check_positive_int, check_rate
 
@@ -185,6 +186,13 @@ class GatedLinearUnit(keras.layers.Layer):
         o = output_width(d, self.output_dim)
         bias = (2 * f + o) if self.use_bias else 0
         return 2 * d * f + f * o + bias
+
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: gate, inner and output projections (`2 * rows * (2*d*f + f*o)`; see `dlzoo.flops`)."""
+        d = last_dim(input_shape, type(self).__name__)
+        f = self.inner_dim
+        o = output_width(d, self.output_dim)
+        return 2 * matmul_flops(rows(input_shape), d, f) + matmul_flops(rows(input_shape), f, o)
 
     def get_config(self):
         config = super().get_config()

@@ -14,6 +14,7 @@ from dlzoo.blocks.feedforward._common import (
     output_width,
     project_shape,
 )
+from dlzoo.flops import matmul_flops, rows
 from dlzoo.registry import register_block
 from dlzoo.validation import (
     check_bool,
@@ -288,6 +289,23 @@ class MixtureOfExperts(keras.layers.Layer):
         n_in = 2 if self._gated else 1
         expert = n_in * d * f + f * o + ((n_in * f + o) if self.use_bias else 0)
         return d * e + e * expert
+
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs as computed: the router, every expert on every token (dense dispatch), the gated sum.
+
+        The block evaluates all `num_experts` experts for each token and zeroes
+        the unselected ones in the gated sum, so its cost is `num_experts`
+        dense feed-forwards, not `top_k` (see `dlzoo.flops`).
+        """
+        d = last_dim(input_shape, "MixtureOfExperts")
+        e, f = self.num_experts, self.intermediate_dim
+        o = output_width(d, self.output_dim)
+        t = rows(input_shape)
+        n_in = 2 if self._gated else 1
+        router = matmul_flops(t, d, e)
+        experts = e * (n_in * matmul_flops(t, d, f) + matmul_flops(t, f, o))
+        combine = matmul_flops(t * o, e, 1)
+        return router + experts + combine
 
     def get_config(self):
         config = super().get_config()

@@ -11,6 +11,7 @@ from dlzoo.blocks.feedforward._common import (
     output_width,
     project_shape,
 )
+from dlzoo.flops import matmul_flops, rows
 from dlzoo.registry import register_block
 from dlzoo.validation import check_bool, check_positive_int, check_rate
 
@@ -123,6 +124,13 @@ class MLP(keras.layers.Layer):
         o = output_width(d, self.output_dim)
         bias = (f + o) if self.use_bias else 0
         return d * f + f * o + bias
+
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: the two projections (`2 * rows * (d*f + f*o)`; see `dlzoo.flops`)."""
+        d = last_dim(input_shape, "MLP")
+        f = self.intermediate_dim
+        o = output_width(d, self.output_dim)
+        return matmul_flops(rows(input_shape), d, f) + matmul_flops(rows(input_shape), f, o)
 
     def get_config(self):
         config = super().get_config()

@@ -3,6 +3,7 @@
 import keras
 
 from dlzoo.blocks.lcm._initializers import check_initializer_arg, resolve_bias, resolve_kernel
+from dlzoo.flops import dense_flops
 from dlzoo.registry import register_block
 from dlzoo.validation import check_bool, check_positive_int
 
@@ -83,6 +84,10 @@ class ConceptPostNet(keras.layers.Layer):
 
     def count_params_for(self, input_shape):
         return int(input_shape[-1]) * self.output_dim + (self.output_dim if self.use_bias else 0)
+
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: the projection to `output_dim`."""
+        return dense_flops(input_shape, self.output_dim)
 
     def get_config(self):
         config = super().get_config()

@@ -8,6 +8,7 @@ from keras import ops
 from dlzoo.blocks.position.learned_position_embedding import LearnedPositionEmbedding
 from dlzoo.blocks.position.sinusoidal_position_embedding import SinusoidalPositionEmbedding
 from dlzoo.blocks.lcm._initializers import check_initializer_arg, resolve_bias, resolve_kernel
+from dlzoo.flops import dense_flops
 from dlzoo.registry import register_block
 from dlzoo.validation import check_bool, check_choice, check_float, check_int, check_positive_int, check_rate
 
@@ -161,6 +162,10 @@ class ConceptPreNet(keras.layers.Layer):
         if self.position == "learned":
             total += self.max_sequence_length * self.hidden_dim
         return total
+
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: the projection to `hidden_dim` (positions are added, not multiplied)."""
+        return dense_flops(input_shape, self.hidden_dim)
 
     def get_config(self):
         config = super().get_config()

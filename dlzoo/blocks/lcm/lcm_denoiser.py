@@ -8,6 +8,7 @@ from dlzoo.blocks.position.timestep_embedding import TimestepEmbedding
 from dlzoo.blocks.stacks.transformer_layer import _plain
 from dlzoo.blocks.stacks.transformer_stack import TransformerStack
 from dlzoo.blocks.lcm._initializers import check_initializer_arg, resolve_bias, resolve_kernel
+from dlzoo.flops import dense_flops
 from dlzoo.registry import register_block
 from dlzoo.validation import check_float, check_int, check_positive_int, check_rate
 
@@ -287,6 +288,21 @@ class LCMDenoiser(keras.layers.Layer):
         total += s * d + d  # initial_proj
         total += self.stack.count_params_for((None, None, d), context_shape=(None, None, c), condition_shape=(None, None, d))
         total += d * o + o  # final_proj
+        return int(total)
+
+    def flops_for(self, input_shape, timesteps_shape=None, context_shape=None, **other_shapes):
+        """Forward FLOPs: timestep MLP, input projection, the stack (cross-attending to the context plus
+        the prepended zero key) and the output projection."""
+        batch, n, s = (int(v) for v in input_shape)
+        d = self.hidden_dim
+        o = self.output_dim or s
+        timesteps_shape = (batch, n) if timesteps_shape is None else tuple(timesteps_shape)
+        context_shape = (batch, n, d) if context_shape is None else tuple(context_shape)
+        keys_shape = (context_shape[0], int(context_shape[1]) + 1, context_shape[2])
+        total = self.timestep_embedding.flops_for(timesteps_shape)
+        total += dense_flops(input_shape, d)
+        total += self.stack.flops_for((batch, n, d), context_shape=keys_shape, condition_shape=(batch, n, d))
+        total += dense_flops((batch, n, d), o)
         return int(total)
 
     def get_config(self):

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from dlzoo.flops import dense_flops
 from dlzoo.registry import register_block
 from dlzoo.validation import check_bool, check_positive_int
 
@@ -147,6 +148,10 @@ class AdaLNZero(keras.layers.Layer):
         cond_dim = int(input_shape[-1])
         width = self.num_chunks * self.hidden_dim
         return cond_dim * width + (width if self.use_bias else 0)
+
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: the modulation projection of the condition (`num_chunks * hidden_dim` outputs)."""
+        return dense_flops(input_shape, self.num_chunks * self.hidden_dim)
 
     def get_config(self):
         config = super().get_config()

@@ -117,6 +117,10 @@ class LayerNorm(keras.layers.Layer):
         dim = self._feature_dim(input_shape)
         return dim * (int(self.use_scale) + int(self.use_bias))
 
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: 0 (elementwise, no matrix product; see `dlzoo.flops`)."""
+        return 0
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -74,6 +74,10 @@ class RMSNorm(keras.layers.Layer):
     def count_params_for(self, input_shape):
         return int(input_shape[self.axis])
 
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: 0 (elementwise, no matrix product; see `dlzoo.flops`)."""
+        return 0
+
     def get_config(self):
         config = super().get_config()
         config.update({"epsilon": self.epsilon, "axis": self.axis})

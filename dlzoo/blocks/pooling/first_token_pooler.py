@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from dlzoo.flops import matmul_flops
 from dlzoo.registry import register_block
 from dlzoo.validation import check_bool, check_positive_int
 
@@ -70,6 +71,11 @@ class FirstTokenPooler(keras.layers.Layer):
         d = int(input_shape[-1])
         o = self.output_dim or d
         return d * o + (o if self.use_bias else 0)
+
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: the dense projection of each sequence's first token."""
+        d = int(input_shape[-1])
+        return matmul_flops(int(input_shape[0]), d, self.output_dim or d)
 
     def get_config(self):
         config = super().get_config()

@@ -82,6 +82,10 @@ class SequencePooling(keras.layers.Layer):
     def count_params_for(self, input_shape, **other_shapes):
         return 0
 
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: 0 (a masked reduction, no matrix product; see `dlzoo.flops`)."""
+        return 0
+
     def get_config(self):
         config = super().get_config()
         config["pooling"] = self.pooling

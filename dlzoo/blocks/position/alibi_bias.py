@@ -105,6 +105,10 @@ class ALiBiBias(keras.layers.Layer):
     def count_params_for(self, input_shape):
         return 0
 
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: 0 (a computed bias, no matrix product; see `dlzoo.flops`)."""
+        return 0
+
     def get_config(self):
         config = super().get_config()
         config.update({"num_heads": self.num_heads, "causal": self.causal})

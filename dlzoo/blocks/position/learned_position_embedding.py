@@ -96,6 +96,10 @@ class LearnedPositionEmbedding(keras.layers.Layer):
     def count_params_for(self, input_shape):
         return self.max_sequence_length * int(input_shape[-1])
 
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: 0 (a table look-up, no matrix product; see `dlzoo.flops`)."""
+        return 0
+
     def get_config(self):
         config = super().get_config()
         config.update(

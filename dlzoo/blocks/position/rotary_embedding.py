@@ -121,6 +121,10 @@ class RotaryEmbedding(keras.layers.Layer):
     def count_params_for(self, input_shape, positions_shape=None):
         return 0
 
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: 0 (an elementwise rotation, no matrix product; see `dlzoo.flops`)."""
+        return 0
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -102,6 +102,10 @@ class SinusoidalPositionEmbedding(keras.layers.Layer):
     def count_params_for(self, input_shape):
         return 0
 
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: 0 (a computed table, no matrix product; see `dlzoo.flops`)."""
+        return 0
+
     def get_config(self):
         config = super().get_config()
         config.update({"max_wavelength": self.max_wavelength, "layout": self.layout})

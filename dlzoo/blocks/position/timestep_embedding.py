@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from dlzoo.flops import matmul_flops
 from dlzoo.registry import register_block
 from dlzoo.validation import check_choice, check_float, check_positive_int
 
@@ -124,6 +125,13 @@ class TimestepEmbedding(keras.layers.Layer):
             return 0
         h = self.hidden_dim
         return (self.frequency_dim + 1) * h + (h + 1) * h
+
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: the two dense layers after the sinusoids (0 without `hidden_dim`)."""
+        if self.hidden_dim is None:
+            return 0
+        timesteps = math.prod(int(v) for v in input_shape)
+        return matmul_flops(timesteps, self.frequency_dim, self.hidden_dim) + matmul_flops(timesteps, self.hidden_dim, self.hidden_dim)
 
     def get_config(self):
         config = super().get_config()

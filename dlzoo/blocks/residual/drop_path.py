@@ -78,6 +78,10 @@ class DropPath(keras.layers.Layer):
     def count_params_for(self, input_shape):
         return 0
 
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: 0 (elementwise, no matrix product; see `dlzoo.flops`)."""
+        return 0
+
     def get_config(self):
         config = super().get_config()
         config.update({"rate": self.rate, "seed": self.seed})

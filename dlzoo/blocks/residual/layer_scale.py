@@ -68,6 +68,10 @@ class LayerScale(keras.layers.Layer):
     def count_params_for(self, input_shape):
         return int(input_shape[-1])
 
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: 0 (elementwise, no matrix product; see `dlzoo.flops`)."""
+        return 0
+
     def get_config(self):
         config = super().get_config()
         config.update({"init_value": self.init_value})

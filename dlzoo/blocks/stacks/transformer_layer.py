@@ -10,7 +10,7 @@ from dlzoo.blocks.attention.masks import causal_mask, diagonal_mask
 from dlzoo.blocks.normalization.ada_ln_zero import AdaLNZero, modulate
 from dlzoo.blocks.residual.drop_path import DropPath
 from dlzoo.blocks.residual.layer_scale import LayerScale
-from dlzoo.registry import check_block_role, count_weights, did_you_mean, get_block, init_arguments, make_block, register_block
+from dlzoo.registry import check_block_role, count_layer_flops, count_weights, did_you_mean, get_block, init_arguments, make_block, register_block
 from dlzoo.validation import (
     check_bool,
     check_choice,
@@ -492,6 +492,27 @@ class TransformerLayer(keras.layers.Layer):
             if modulator is None:
                 modulator = self._make_modulator(hidden_dim, name="count")
             total += modulator.count_params_for(condition_shape)
+        return int(total)
+
+    def flops_for(self, input_shape, context_shape=None, condition_shape=None, **other_shapes):
+        """Forward FLOPs for concrete shapes: attention(s), feed-forward and the AdaLN modulation.
+
+        Norms, layer scales and residual additions are elementwise and count 0
+        (see `dlzoo.flops`); other tensor shapes (masks) do not change it.
+        """
+        input_shape = tuple(input_shape)
+        hidden_dim = self._hidden_dim(input_shape)
+        total = count_layer_flops(self.self_attention_norm, input_shape)
+        total += self.self_attention.flops_for(input_shape)
+        if self.use_cross_attention:
+            context_shape = input_shape if context_shape is None else tuple(context_shape)
+            total += count_layer_flops(self.cross_attention_norm, input_shape)
+            total += self.cross_attention.flops_for(input_shape, key_value_shape=context_shape)
+        total += count_layer_flops(self.feedforward_norm, input_shape)
+        total += count_layer_flops(self.feedforward_block, input_shape)
+        if self.use_adaptive_norm:
+            condition_shape = (input_shape[0], hidden_dim) if condition_shape is None else tuple(condition_shape)
+            total += self._make_modulator(hidden_dim, name="count").flops_for(condition_shape)
         return int(total)
 
     def get_config(self):

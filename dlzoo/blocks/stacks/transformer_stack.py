@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from dlzoo.blocks.stacks.transformer_layer import TransformerLayer, _plain
-from dlzoo.registry import count_weights, register_block
+from dlzoo.registry import count_layer_flops, count_weights, register_block
 from dlzoo.validation import check_bool, check_int, check_positive_int, check_rate
 
 
@@ -346,6 +346,16 @@ class TransformerStack(keras.layers.Layer):
         )
         if self.final_norm is not None:
             total += count_weights(self.final_norm, tuple(input_shape))
+        return int(total)
+
+    def flops_for(self, input_shape, context_shape=None, condition_shape=None, **other_shapes):
+        """Forward FLOPs: every layer's (the final norm is elementwise)."""
+        total = sum(
+            layer.flops_for(input_shape, context_shape=context_shape, condition_shape=condition_shape)
+            for layer in self.transformer_layers
+        )
+        if self.final_norm is not None:
+            total += count_layer_flops(self.final_norm, tuple(input_shape))
         return int(total)
 
     def get_config(self):

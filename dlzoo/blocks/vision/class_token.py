@@ -82,6 +82,10 @@ class ClassToken(keras.layers.Layer):
     def count_params_for(self, input_shape):
         return _token_shape(input_shape)[1]
 
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: 0 (a concatenation, no matrix product; see `dlzoo.flops`)."""
+        return 0
+
     def get_config(self):
         config = super().get_config()
         config["initializer_stddev"] = self.initializer_stddev

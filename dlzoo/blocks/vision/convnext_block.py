@@ -2,6 +2,7 @@
 
 import keras
 
+from dlzoo.flops import conv_flops
 from dlzoo.registry import get_block, register_block
 from dlzoo.validation import check_bool, check_float, check_int, check_positive_int, check_rate, check_registered
 
@@ -177,6 +178,13 @@ class ConvNeXtBlock(keras.layers.Layer):
         pointwise = c * f + f * c + bias * (f + c)
         scale = c if self.use_layer_scale else 0
         return conv + norm + pointwise + scale
+
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: the depthwise convolution ('same' padding) and the pointwise MLP."""
+        c = _channels(input_shape, "ConvNeXtBlock")
+        depthwise = conv_flops(tuple(input_shape), (self.kernel_size, self.kernel_size), 1)
+        pointwise = self._mlp_cls(intermediate_dim=self._inner(c)).flops_for(tuple(input_shape))
+        return depthwise + pointwise
 
     def get_config(self):
         config = super().get_config()

@@ -2,6 +2,7 @@
 
 import keras
 
+from dlzoo.flops import conv_flops
 from dlzoo.registry import get_block, register_block
 from dlzoo.validation import check_bool, check_choice, check_float, check_positive_int, check_registered
 
@@ -150,6 +151,13 @@ class PatchEmbedding(keras.layers.Layer):
         elif self.norm_position == "post":
             total += self._norm_cls(epsilon=self.norm_epsilon).count_params_for(self.compute_output_shape(input_shape))
         return total
+
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: the patch convolution (kernel = stride = `patch_size`); norms are not counted."""
+        self._check_divisible(input_shape)
+        _, _, c = _image_shape(input_shape, "PatchEmbedding")
+        p = self.patch_size
+        return conv_flops(self.compute_output_shape(tuple(input_shape)), (p, p), c)
 
     def get_config(self):
         config = super().get_config()

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from dlzoo.flops import matmul_flops
 from dlzoo.registry import register_block
 from dlzoo.validation import check_float, check_int, check_positive_int
 
@@ -180,6 +181,14 @@ class PatchPositionEmbedding(keras.layers.Layer):
 
     def count_params_for(self, input_shape):
         return self._table_rows() * _grid_shape(input_shape)[2]
+
+    def flops_for(self, input_shape, **other_shapes):
+        """Forward FLOPs: 0 at the table's grid; on another grid, the two separable bicubic resize products."""
+        h, w, d = _grid_shape(input_shape)
+        gh, gw = self.grid_size
+        if [h, w] == [gh, gw]:
+            return 0
+        return matmul_flops(w, gw, gh * d) + matmul_flops(h, gh, w * d)
 
     def get_config(self):
         config = super().get_config()
