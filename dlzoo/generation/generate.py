@@ -77,7 +77,8 @@ def generate(
     (1, 7)
     """
     lm = CausalLM(model)
-    prompts, mask, squeeze = _prompts(prompt_ids, padding_mask, lm.vocabulary_size)
+    given, mask, squeeze = _prompts(prompt_ids, padding_mask, lm.vocabulary_size)
+    prompts = np.where(mask, given, 0).astype("int32")  # padding slots read token 0, never seen
     batch, width = prompts.shape
     max_new = check_positive_int("max_new_tokens", max_new_tokens)
     check_bool("do_sample", do_sample)
@@ -142,7 +143,8 @@ def generate(
     out, filled, scores = program(*arguments)
     filled = int(ops.convert_to_numpy(filled))
     ids = np.asarray(ops.convert_to_numpy(out), "int32")[:, :filled]
-    ids[:, :width] = prompts
+    prompt_region = in_prompt[:, :width]
+    ids[:, :width] = np.where(prompt_region, given, ids[:, :width])  # prompts as given, padding included
     if squeeze:
         ids = ids[0]
     if not return_scores:
@@ -152,7 +154,7 @@ def generate(
 
 
 def _prompts(prompt_ids, padding_mask, vocabulary_size):
-    """int32 `(batch, width)` prompts, their bool mask, and whether the input was 1-D."""
+    """int64 `(batch, width)` prompts as given, their bool mask, and whether the input was 1-D."""
     prompts = np.asarray(prompt_ids)
     if prompts.dtype.kind not in "iu" or prompts.ndim not in (1, 2) or prompts.size == 0:
         raise ValueError(
@@ -181,7 +183,6 @@ def _prompts(prompt_ids, padding_mask, vocabulary_size):
             f"`prompt_ids` must be token ids in [0, {vocabulary_size}). "
             f"Received: prompt_ids from {int(real.min())} to {int(real.max())}."
         )
-    prompts = np.where(mask, prompts, 0).astype("int32")
     return prompts, mask, squeeze
 
 
