@@ -18,6 +18,7 @@ COMMANDS = {
     "blocks": ("dlzoo.commands.list_blocks", "list registered blocks"),
     "describe": ("dlzoo.commands.describe", "describe a model: resolved config, blocks, papers, size"),
     "count": ("dlzoo.commands.count", "exact parameter count without allocating weights"),
+    "analyze": ("dlzoo.commands.analyze", "per-block parameters, FLOPs and activation memory (table, Markdown, HTML)"),
     "diff": ("dlzoo.commands.diff", "what differs between two models"),
     "build": ("dlzoo.commands.build", "build a model and save it"),
     "quickstart": ("dlzoo.commands.quickstart", "the end-to-end LCM quickstart on a shipped text corpus"),
