@@ -19,6 +19,7 @@ BLOCK = '''"""{class_name}: <one line on the technique>."""
 import keras
 from keras import ops
 
+from dlzoo.flops import dense_flops
 from dlzoo.registry import register_block
 from dlzoo.validation import check_positive_int
 
@@ -59,6 +60,10 @@ class {class_name}(keras.layers.Layer):
 
     def count_params_for(self, input_shape):
         return int(input_shape[-1]) * self.units
+
+    def flops_for(self, input_shape):
+        # 2 x multiply-adds of the matrix products (see dlzoo.flops); elementwise work is not counted.
+        return dense_flops(input_shape, self.units)
 
     def get_config(self):
         config = super().get_config()
