@@ -126,9 +126,11 @@ def _with_image_size(config: Dict[str, Any], image_size) -> Dict[str, Any]:
 def _sequence_length_for(config, plan, sequence_length) -> Optional[int]:
     """The length given, else the model's `max_sequence_length`; `None` if no input has a free length."""
     if sequence_length is not None:
-        return check_positive_int("sequence_length", sequence_length)
+        sequence_length = check_positive_int("sequence_length", sequence_length)
     if all(None not in spec.shape for spec in plan.inputs.values()):
         return None
+    if sequence_length is not None:
+        return sequence_length
     seq = config["params"].get("max_sequence_length")
     if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0:
         return seq

@@ -8,7 +8,12 @@
 * FLOPs per example: one forward pass on one example, counted by the
   backend's own tool: XLA's cost analysis (jax), `torch.utils.flop_counter`
   (torch; matrix multiplications and convolutions only) or the TensorFlow
-  profiler (tensorflow). `None` when the tool is missing or fails.
+  profiler (tensorflow). `None` when the tool is missing or fails;
+* analytic, per block (`dlzoo.analysis.analyze`, the figures of `dlzoo
+  analyze`): parameters, exact forward FLOPs for one example at the data's
+  sequence length, activation memory and shares; the same on every
+  backend (the tools above differ: XLA also counts elementwise work, the
+  torch counter misses CPU flash attention).
 """
 
 from typing import Any, Dict, List, Optional
@@ -94,6 +99,24 @@ def flops_per_example(model, x) -> Dict[str, Any]:
     return {"flops": None, "method": f"no FLOP counter for backend {backend!r}"}
 
 
+def _sequence_length(sample) -> Optional[int]:
+    """Length of the data's sequences: the second axis of the first input (`None` for a vector input)."""
+    first = next(iter(sample.values())) if isinstance(sample, dict) else sample
+    shape = np.shape(first)
+    return int(shape[1]) if len(shape) >= 2 else None
+
+
+def analytic_blocks(model_config: Dict[str, Any], sample) -> Dict[str, Any]:
+    """`dlzoo.analysis.analyze` for one example of the run's data; `{"error": ...}` where it cannot count."""
+    from dlzoo import analysis as model_analysis  # lazy: keras
+
+    try:
+        report = model_analysis.analyze(model_config, batch_size=1, sequence_length=_sequence_length(sample))
+    except (ValueError, TypeError) as exc:  # an older-form family, a model-changing extension
+        return {"error": str(exc).splitlines()[0][:300]}
+    return {"sequence_length": report["sequence_length"], "rows": report["rows"], "total": report["total"]}
+
+
 def analyze(model, model_config: Dict[str, Any], x, batch_size: int = 32, optimizer: Any = "adamw") -> Dict[str, Any]:
     """Parameters (total, trainable, per block), memory estimate and FLOPs per example of a built model."""
     from dlzoo.inspection import OPTIMIZER_SLOTS  # lazy: keras
@@ -116,4 +139,5 @@ def analyze(model, model_config: Dict[str, Any], x, batch_size: int = 32, optimi
         "memory": memory,
         "flops_per_example": flops["flops"],
         "flops_method": flops["method"],
+        "analytic": analytic_blocks(model_config, _first_example(x)),
     }

@@ -293,7 +293,23 @@ def analysis_sections(records: List[R.RunRecord]) -> List[Section]:
                 rows.append([f"  {block['name']}/{child['name']}", child["class"], child.get("block") or "-",
                              f"{child['parameters']:,}"])
         out.append(("table", (["layer", "class", "registered block", "parameters"], rows)))
+        out.extend(_analytic_sections(a.get("analytic")))
     return out
+
+
+def _analytic_sections(analytic) -> List[Section]:
+    """The per-block table of `dlzoo analyze` for one example (exact FLOPs, the same on every backend)."""
+    if not analytic:
+        return []
+    if "error" in analytic:
+        return [("p", f"Analytic per-block figures: not available ({analytic['error']}).")]
+    total = analytic["total"]
+    length = analytic.get("sequence_length")
+    text = (f"Analytic forward FLOPs per example (`dlzoo.count_flops`{'' if length is None else f', sequence length {length}'}): "
+            f"{total['flops']:,} ({_human(total['flops'])}); a training step costs 3 x forward. Per block:")
+    rows = [[r["block"], r["type"], f"{r['parameters']:,}", f"{r['flops']:,}", f"{r['flop_share']:.1%}",
+             human_bytes(r["activation_bytes"])] for r in analytic["rows"] if r["parameters"] or r["flops"]]
+    return [("p", text), ("table", (["block", "type", "parameters", "FLOPs", "% FLOPs", "activations"], rows))]
 
 
 def environment_sections(records: List[R.RunRecord]) -> List[Section]:

@@ -31,6 +31,7 @@ def test_report_files_and_content(trained, tmp_path):
         assert column in header
     assert " ± " in md
     assert "## Best run per metric" in md and "## Learning curves" in md and "## Model analysis" in md
+    assert "Analytic forward FLOPs per example (`dlzoo.count_flops`" in md and "| block | type | parameters | FLOPs |" in md
     assert "![loss per epoch](curves_loss.png)" in md
     assert "<table>" in html and "curves_loss.png" in html
     best = {b["metric"]: b for b in result["best"]}
