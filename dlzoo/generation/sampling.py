@@ -21,7 +21,7 @@ def greedy_tokens(logits):
 def keep_top_k(logits, k):
     """Logits of the `k` most likely tokens of each row; the others get `FILTERED_LOGIT` (ties at the k-th kept)."""
     kth = ops.top_k(logits, k, sorted=True)[0][:, -1:]
-    return ops.where(logits < kth, FILTERED_LOGIT, logits)
+    return ops.where(ops.less(logits, kth), FILTERED_LOGIT, logits)
 
 
 def keep_top_p(logits, top_p):
@@ -35,7 +35,7 @@ def keep_top_p(logits, top_p):
     mass_before = ops.cumsum(probabilities, axis=-1) - probabilities
     kept = mass_before < ops.cast(top_p, logits.dtype)
     threshold = ops.min(ops.where(kept, ranked, ops.full_like(ranked, float("inf"))), axis=-1, keepdims=True)
-    return ops.where(logits < threshold, FILTERED_LOGIT, logits)
+    return ops.where(ops.less(logits, threshold), FILTERED_LOGIT, logits)
 
 
 def inverse_cdf_tokens(logits, uniforms):
@@ -46,7 +46,7 @@ def inverse_cdf_tokens(logits, uniforms):
     """
     cumulative = ops.cumsum(ops.softmax(logits, axis=-1), axis=-1)  # (b, v)
     target = ops.expand_dims(ops.cast(uniforms, logits.dtype), -1) * cumulative[:, -1:]
-    index = ops.sum(ops.cast(cumulative < target, "int32"), axis=-1)
+    index = ops.sum(ops.cast(ops.less(cumulative, target), "int32"), axis=-1)
     return ops.minimum(index, ops.shape(logits)[-1] - 1)
 
 
