@@ -7,6 +7,7 @@ Markdown is regenerated from the whole JSON):
     python -m tools.bench peak                 # float32 matmul peak (numpy + each backend)
     python -m tools.bench train                # training steps (section 1)
     python -m tools.bench infer                # forward latency + onnxruntime (section 2)
+    python -m tools.bench generate             # greedy generation tokens/s: dlzoo per backend vs transformers
     python -m tools.bench llama                # train + infer with the same workers
     python -m tools.bench imports              # import keras vs import dlzoo, per backend
     python -m tools.bench overhead             # dlzoo.build / dlzoo.count_params times
@@ -34,6 +35,7 @@ COMMANDS = {
     "peak": ("peak",),
     "train": ("peak", "train"),
     "infer": ("infer",),
+    "generate": ("generate",),
     "llama": ("peak", "train", "infer"),
     "imports": ("imports",),
     "overhead": ("overhead",),

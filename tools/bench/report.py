@@ -249,7 +249,10 @@ def markdown(results: Dict[str, Any]) -> str:
         notes = results.get("notes") or []
         if notes:
             lines += ["Findings:", ""] + [f"- {n}" for n in notes] + [""]
-    lines += _peak_md(results) + _train_md(results) + _infer_md(results) + _imports_md(results)
+    from tools.bench.generation import generate_markdown
+
+    lines += _peak_md(results) + _train_md(results) + _infer_md(results) + generate_markdown(results)
+    lines += _imports_md(results)
     lines += _overhead_md(results) + _lcm_md(results)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -260,7 +260,7 @@ def run_lcm(opts: Options) -> Dict[str, Any]:
     return {"train": train, "encoder": encoder}
 
 
-SECTIONS = ("peak", "train", "infer", "imports", "overhead", "lcm")
+SECTIONS = ("peak", "train", "infer", "generate", "imports", "overhead", "lcm")
 
 
 def run_sections(sections, opts: Options) -> Dict[str, Any]:
@@ -282,7 +282,10 @@ def run_sections(sections, opts: Options) -> Dict[str, Any]:
             out["train"] = {"settings": llama["settings"], "results": llama["train"]}
         if "infer" in order:
             out["infer"] = {"settings": llama["settings"], "results": llama["infer"]}
-    for name, fn in (("imports", run_imports), ("overhead", run_overhead), ("lcm", run_lcm)):
+    from tools.bench.generation import run_generate
+
+    for name, fn in (("generate", run_generate), ("imports", run_imports), ("overhead", run_overhead),
+                     ("lcm", run_lcm)):
         if name in order:
             start = time.perf_counter()
             opts.log(f"== {name} ==")

@@ -419,7 +419,10 @@ class OverheadTask(Task):
         return {"tensorflow_after_build": "tensorflow" in sys.modules}
 
 
+from tools.bench.generation import GenerateTask  # noqa: E402 - the section lives in its own module
+
 TASKS = {
+    "generate": GenerateTask,
     "llama": LlamaTask,
     "matmul": MatmulTask,
     "lcm": LcmTrainTask,
