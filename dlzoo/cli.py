@@ -26,6 +26,7 @@ COMMANDS = {
     "convert": ("dlzoo.commands.convert", "convert a Hugging Face checkpoint to a dlzoo model file, or back"),
     "serve": ("dlzoo.commands.serve", "serve a model or an export over HTTP"),
     "run": ("dlzoo.commands.run", "run the experiments of a composition file"),
+    "search": ("dlzoo.commands.search", "architecture search under a budget (Optuna; resumable, shared by workers)"),
     "report": ("dlzoo.commands.report", "write a report of a runs directory"),
     "compare": ("dlzoo.commands.compare", "compare runs"),
     "battery": ("dlzoo.commands.battery", "emit bash/SLURM scripts for a battery of runs"),

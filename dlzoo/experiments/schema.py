@@ -356,6 +356,8 @@ def _structure_problems(raw: Dict[str, Any], file: str) -> List[Problem]:
     if isinstance(search, str):
         if search not in SEARCH_TYPES:
             problems.append(Problem(file, "search", search, f"must be one of {', '.join(SEARCH_TYPES)}."))
+    elif isinstance(search, dict) and search.get("type") == "optuna":
+        problems.append(Problem(file, "search.type", "optuna", "an Optuna search runs with `dlzoo search FILE`."))
     elif isinstance(search, dict):
         kind = search.get("type", "grid")
         if kind not in SEARCH_TYPES:
