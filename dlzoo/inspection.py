@@ -89,7 +89,7 @@ def count_params(source, extensions=None, trainable_only=False, **params) -> int
         **params: parameter overrides.
     """
     if isinstance(source, keras.Model) and not isinstance(source, ZooModel):
-        return int(sum(int(np.prod(w.shape)) for w in source.trainable_weights) if trainable_only else source.count_params())
+        return _count_built(source, trainable_only)
     config = config_of(source, extensions=extensions, **params)
     plan, layers = unbuilt(config)
     if plan is not None:
@@ -100,8 +100,15 @@ def count_params(source, extensions=None, trainable_only=False, **params) -> int
     if total is not None:
         total = _model_transform_counts(config, total)
     if total is None:
-        return count_params(build_resolved(config), trainable_only=trainable_only)
+        built = source if isinstance(source, ZooModel) and not (extensions or params) else build_resolved(config)
+        return _count_built(built, trainable_only)
     return int(total)
+
+
+def _count_built(model, trainable_only):
+    """Weights a built Keras model holds (or only its trainable ones)."""
+    weights = model.trainable_weights if trainable_only else model.weights
+    return int(sum(int(np.prod(w.shape)) for w in weights))
 
 
 def _with_image_size(config: Dict[str, Any], image_size) -> Dict[str, Any]:

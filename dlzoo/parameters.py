@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import dlzoo.blocks  # noqa: F401  (sections check keys against the registered blocks)
 from dlzoo.compat.legacy import renamed_hint
-from dlzoo.registry import check_block_role, did_you_mean, get_block, init_arguments, required_arguments
+from dlzoo.registry import BLOCKS, check_block_role, did_you_mean, get_block, init_arguments, required_arguments
 
 # Accepted everywhere a family has `hidden_dim` (documented in guides/naming.md).
 ALIASES = {"model_dim": "hidden_dim"}
@@ -242,9 +242,14 @@ def check_section(name: str, value: Mapping[str, Any], section: Section, model: 
         )
     needed = [a for a in required_arguments(get_block(block)) if a not in value and a not in section.reserved]
     if section.role and needed:
+        usable = [
+            entry.name for entry in BLOCKS.entries()
+            if entry.category == section.role
+            and all(a in section.reserved for a in required_arguments(get_block(entry.name)))
+        ]
         raise ValueError(
             f"`{name}.type`={block!r} cannot be used by {model}: that block needs {', '.join(needed)}, which the "
-            f"model does not set. Received: {name}.type={block!r}."
+            f"model does not set. Received: {name}.type={block!r}. Usable: {', '.join(repr(u) for u in usable)}."
         )
     checked = plain(dict(value), where=name)
     _let_the_block_check(name, block, {k: v for k, v in checked.items() if k != "type"}, model)

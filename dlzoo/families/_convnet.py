@@ -1,6 +1,6 @@
 """What the convolutional image families (ResNet, EfficientNet) share: checks and the pooled head (private)."""
 
-from dlzoo.validation import check_int, check_rate
+from dlzoo.validation import check_int, check_positive_int, check_rate
 
 
 def check_image_shape(shape):
@@ -14,6 +14,30 @@ def check_image_shape(shape):
             "`image_shape` must be [height, width, channels] with positive integers. "
             f"Received: image_shape={shape!r}."
         )
+
+
+def check_downsampling(shape, patch_size, stages):
+    """The image height and width are multiples of the total downsampling `patch_size * 2**(stages - 1)`."""
+    check_positive_int("patch_size", patch_size)
+    reduction = patch_size * 2 ** (stages - 1)
+    if shape[0] % reduction or shape[1] % reduction:
+        raise ValueError(
+            f"The `image_shape` height and width must be multiples of patch_size * 2**(stages - 1) = {reduction}. "
+            f"Received: image_shape={shape!r}, patch_size={patch_size}, stages={stages}."
+        )
+
+
+def check_widths_and_depths(dims, depths):
+    """One positive width and one depth >= 0 per stage, in two lists of the same length."""
+    if not isinstance(dims, (list, tuple)) or not isinstance(depths, (list, tuple)) or not dims or len(dims) != len(depths):
+        raise ValueError(
+            "`hidden_dims` and `depths` must be non-empty lists of the same length (one entry per stage). "
+            f"Received: hidden_dims={dims!r}, depths={depths!r}."
+        )
+    for i, dim in enumerate(dims):
+        check_positive_int(f"hidden_dims[{i}]", dim)
+    for i, depth in enumerate(depths):
+        check_int(f"depths[{i}]", depth, min_value=0)
 
 
 def check_stage_lists(p, names):

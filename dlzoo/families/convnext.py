@@ -1,5 +1,6 @@
 """The `convnext` family: ConvNeXt image classifiers (a ResNet modernized toward Transformer design)."""
 
+from dlzoo.families._convnet import check_downsampling, check_image_shape, check_widths_and_depths
 from dlzoo.parameters import chosen_by_type
 from dlzoo.plan import Plan
 from dlzoo.registry import BLOCKS, register_model, required_arguments
@@ -8,29 +9,9 @@ from dlzoo.validation import check_bool, check_int, check_positive_int, check_ra
 
 def _check_stages(p):
     """Rules that span blocks: one width per stage, the image divisible by the total downsampling."""
-    shape = p["image_shape"]
-    if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
-        raise ValueError(
-            "`image_shape` must be [height, width, channels] with positive integers. "
-            f"Received: image_shape={shape!r}."
-        )
-    dims, depths = p["hidden_dims"], p["depths"]
-    if not dims or len(dims) != len(depths):
-        raise ValueError(
-            "`hidden_dims` and `depths` must be non-empty lists of the same length (one entry per stage). "
-            f"Received: hidden_dims={dims!r} ({len(dims)} stages), depths={depths!r} ({len(depths)} stages)."
-        )
-    for i, dim in enumerate(dims):
-        check_positive_int(f"hidden_dims[{i}]", dim)
-    for i, depth in enumerate(depths):
-        check_int(f"depths[{i}]", depth, min_value=0)
-    check_positive_int("patch_size", p["patch_size"])
-    reduction = p["patch_size"] * 2 ** (len(dims) - 1)
-    if shape[0] % reduction or shape[1] % reduction:
-        raise ValueError(
-            f"The `image_shape` height and width must be multiples of `patch_size` * 2**(stages - 1) = {reduction}. "
-            f"Received: image_shape={shape!r}, patch_size={p['patch_size']}, hidden_dims={dims!r}."
-        )
+    check_image_shape(p["image_shape"])
+    check_widths_and_depths(p["hidden_dims"], p["depths"])
+    check_downsampling(p["image_shape"], p["patch_size"], len(p["hidden_dims"]))
 
 
 def _check_norm_type(p):

@@ -1,5 +1,6 @@
 """The `image_classifier` family: small image classifiers with a ConvNeXt-style or MLP backbone."""
 
+from dlzoo.families._convnet import check_downsampling, check_image_shape, check_widths_and_depths
 from dlzoo.parameters import chosen_by_type
 from dlzoo.plan import Plan
 from dlzoo.registry import register_model
@@ -10,30 +11,10 @@ BACKBONES = ("convnext", "mlp")
 
 def _check_stages(p):
     """Rules that span blocks: one width per stage, the image divisible by the total downsampling."""
-    shape = p["image_shape"]
-    if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
-        raise ValueError(
-            "`image_shape` must be [height, width, channels] with positive integers. "
-            f"Received: image_shape={shape!r}."
-        )
-    dims, depths = p["hidden_dims"], p["depths"]
-    if not dims or len(dims) != len(depths):
-        raise ValueError(
-            "`hidden_dims` and `depths` must be non-empty lists of the same length (one entry per stage). "
-            f"Received: hidden_dims={dims!r}, depths={depths!r}."
-        )
-    for i, (d, n) in enumerate(zip(dims, depths)):
-        check_positive_int(f"hidden_dims[{i}]", d)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"`depths[{i}]` must be an integer >= 0. Received: depths={depths!r}.")
+    check_image_shape(p["image_shape"])
+    check_widths_and_depths(p["hidden_dims"], p["depths"])
     if p["backbone"] == "convnext":
-        reduction = p["patch_size"] * 2 ** (len(dims) - 1)
-        if shape[0] % reduction or shape[1] % reduction:
-            raise ValueError(
-                f"With backbone='convnext', the image height and width must be multiples of "
-                f"patch_size * 2**(stages - 1) = {reduction}. "
-                f"Received: image_shape={shape!r}, patch_size={p['patch_size']}, hidden_dims={dims!r}."
-            )
+        check_downsampling(p["image_shape"], p["patch_size"], len(p["hidden_dims"]))
 
 
 def _drop_rates(p):

@@ -1,5 +1,6 @@
 """The `vit` family: Vision Transformers (an image as a sequence of patch tokens)."""
 
+from dlzoo.families._convnet import check_image_shape
 from dlzoo.families._transformer import (
     add_layer_features,
     attention_section,
@@ -14,20 +15,10 @@ from dlzoo.validation import check_choice, check_int, check_positive_int, check_
 POOLINGS = ("cls", "mean")
 
 
-def _check_image_shape(p):
-    """`image_shape` is `[height, width, channels]` with positive integers."""
-    shape = p["image_shape"]
-    if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
-        raise ValueError(
-            "`image_shape` must be [height, width, channels] with positive integers. "
-            f"Received: image_shape={shape!r}."
-        )
-    return shape
-
-
 def _patch_grid(p):
     """The rule between `image_shape` and `patch_size`: patches tile the image exactly."""
-    height, width, _ = _check_image_shape(p)
+    check_image_shape(p["image_shape"])
+    height, width, _ = p["image_shape"]
     patch = check_positive_int("patch_size", p["patch_size"])
     if height % patch or width % patch:
         raise ValueError(

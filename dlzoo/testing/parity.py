@@ -73,11 +73,24 @@ def _model_output(name, mode, workdir):
     model = dlzoo.build(name[len(MODEL_PREFIX):])
     weights_path = os.path.join(workdir, f"{name.replace(':', '_')}.weights.h5")
     if mode == "save":
+        _perturb_zero_weights(model)
         model.save_weights(weights_path)
     else:
         model.load_weights(weights_path)
     out = model(model_inputs(model), training=False)
-    return keras.ops.convert_to_numpy(keras.ops.cast(_first(out), "float32"))
+    # Every output, in an order every backend agrees on (a dict's key order is the backend's own).
+    parts = [out[key] for key in sorted(out)] if isinstance(out, dict) else list(out) if isinstance(out, (list, tuple)) else [out]
+    return np.concatenate([np.ravel(keras.ops.convert_to_numpy(keras.ops.cast(p, "float32"))) for p in parts])
+
+
+def _perturb_zero_weights(model) -> None:
+    """Give zero-initialised weights (AdaLN-Zero, DiT's output projection) small random values, so a model
+    whose output is zero at initialisation is still compared on a real function."""
+    rng = np.random.default_rng(0)
+    for weight in model.weights:
+        value = keras.ops.convert_to_numpy(weight)
+        if value.size and not np.any(value) and "float" in str(value.dtype):
+            weight.assign(0.02 * rng.standard_normal(value.shape).astype(value.dtype))
 
 
 def _worker(mode: str, workdir: str, names: Optional[List[str]]) -> None:
@@ -102,6 +115,7 @@ def _worker(mode: str, workdir: str, names: Optional[List[str]]) -> None:
             model, _ = wrap_in_model(layer, data, call_kwargs)
             weights_path = os.path.join(workdir, f"{entry.name}.weights.h5")
             if mode == "save":
+                _perturb_zero_weights(model)
                 model.save_weights(weights_path)
             else:
                 model.load_weights(weights_path)

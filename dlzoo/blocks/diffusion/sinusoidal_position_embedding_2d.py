@@ -80,10 +80,12 @@ class SinusoidalPositionEmbedding2D(keras.layers.Layer):
     def call(self, inputs):
         # Shapes: h = grid_height, w = grid_width, q = hidden_dim // 4.
         quarter = inputs.shape[-1] // 4
-        k = ops.arange(quarter, dtype="float32")
+        k = ops.arange(0, quarter, 1, dtype="float32")
         frequencies = ops.exp(k * (-math.log(self.max_wavelength) / quarter))  # (q,)
-        rows = ops.arange(ops.shape(inputs)[1], dtype="float32")[:, None] * frequencies  # (h, q)
-        columns = ops.arange(ops.shape(inputs)[2], dtype="float32")[:, None] * frequencies  # (w, q)
+        # A static grid size when the model has one keeps the table a constant (ONNX export traces it once).
+        grid = [inputs.shape[i] if inputs.shape[i] is not None else ops.shape(inputs)[i] for i in (1, 2)]
+        rows = ops.arange(0, grid[0], 1, dtype="float32")[:, None] * frequencies  # (h, q)
+        columns = ops.arange(0, grid[1], 1, dtype="float32")[:, None] * frequencies  # (w, q)
         height, width = ops.shape(rows)[0], ops.shape(columns)[0]
         column_part = ops.broadcast_to(
             ops.concatenate([ops.sin(columns), ops.cos(columns)], axis=-1)[None, :, :], (height, width, 2 * quarter)

@@ -75,7 +75,17 @@ def _grid_shape(input_shape):
             "PatchPositionEmbedding expects a patch grid of shape (batch, grid_height, grid_width, hidden_dim) "
             f"with a known hidden_dim. Received: input_shape={tuple(input_shape)}."
         )
-    return input_shape[1], input_shape[2], int(input_shape[-1])
+    return _concrete(input_shape[1]), _concrete(input_shape[2]), int(input_shape[-1])
+
+
+def _concrete(dim):
+    """A grid size as a Python int when the tracer knows it (TorchScript traces give 0-d tensors), else as is."""
+    if dim is None or isinstance(dim, int):
+        return dim
+    try:
+        return int(dim)
+    except Exception:  # a symbolic size (JAX shape polymorphism): the caller refuses it by name
+        return dim
 
 
 @register_block(
