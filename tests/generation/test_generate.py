@@ -11,7 +11,7 @@ import pytest
 import keras
 
 import dlzoo
-from dlzoo.generation import compiled
+from dlzoo.generation import compiled, decode_loop
 
 TOLERANCE = 1e-4
 SMALL = dict(dropout=0.0, vocabulary_size=96, hidden_dim=32, max_sequence_length=48)
@@ -103,22 +103,24 @@ def test_sampling_is_reproducible_with_a_seed(models, family):
     )
 
 
-@pytest.mark.skipif(keras.backend.backend() == "torch", reason="torch runs the loop eagerly")
-def test_the_loop_is_traced_once_per_shape(monkeypatch):
+def test_the_step_is_traced_once_per_shape(monkeypatch):
+    """jax.jit / tf.function trace the loop once; torch traces its step once (torch.jit.trace)."""
     model = dlzoo.build("llama-tiny", **SMALL)
     calls = []
-    real = compiled.decode
+    real = decode_loop.decode_step
 
     def counting(*arguments):
         calls.append(1)
         return real(*arguments)
 
-    monkeypatch.setattr(compiled, "decode", counting)
+    monkeypatch.setattr(decode_loop, "decode_step", counting)
+    monkeypatch.setattr(compiled, "decode_step", counting)
     kwargs = dict(max_new_tokens=6, do_sample=True, top_p=0.9)
-    dlzoo.generate(model, PROMPTS, padding_mask=MASK, seed=1, temperature=0.7, **kwargs)
+    first = dlzoo.generate(model, PROMPTS, padding_mask=MASK, seed=1, temperature=0.7, **kwargs)
     other = np.where(MASK, PROMPTS + 40, 0)
-    dlzoo.generate(model, other, padding_mask=MASK, seed=2, temperature=1.3, **kwargs)
+    second = dlzoo.generate(model, other, padding_mask=MASK, seed=2, temperature=1.3, **kwargs)
     assert len(calls) == 1
+    assert first.shape[1] == second.shape[1] == 11 and (first[:, 5:] != second[:, 5:]).any()
 
 
 def test_one_dimensional_prompt(models):
