@@ -114,6 +114,16 @@ class ZooModel(keras.Model):
         return checkpoints.save_pretrained(self, directory, max_shard_size=max_shard_size, model_type=model_type,
                                            overwrite=overwrite)
 
+    def generate(self, prompt_ids, **kwargs):
+        """Continue token-id prompts with this decoder LM (`gpt`, `llama`): `dlzoo.generate(self, prompt_ids, ...)`.
+
+        See `dlzoo.generation.generate` for the arguments (padding mask,
+        `max_new_tokens`, sampling, stop tokens) and guides/generation.md.
+        """
+        from dlzoo.generation import generate
+
+        return generate(self, prompt_ids, **kwargs)
+
 
 # ---------------------------------------------------------------- building
 def _graph_of(result, model: str):

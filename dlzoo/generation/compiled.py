@@ -17,13 +17,13 @@ TensorFlow trace again only for a new batch size or buffer length.
 
 import functools
 import warnings
-import weakref
 
 import keras
 
 from dlzoo.generation.decode_loop import decode, decode_step
 
-_PROGRAMS = weakref.WeakKeyDictionary()  # model -> {LoopSettings: callable}
+# Programs live on the model (attribute set past Keras' tracking), so they go with it.
+_PROGRAMS_ATTRIBUTE = "_dlzoo_generation_programs"
 
 
 def _jax_program(lm, settings):
@@ -91,14 +91,21 @@ _MAKERS = {"jax": _jax_program, "tensorflow": _tensorflow_program, "torch": _tor
 
 
 def decoding_program(model, lm, settings):
-    """The compiled `decode(lm, settings, ...)` for `model` on the current backend (made once, then reused)."""
-    programs = _PROGRAMS.setdefault(model, {})
-    program = programs.get(settings)
+    """The compiled `decode(lm, settings, ...)` for `model` on the current backend (made once, then reused).
+
+    A program is reused while the model's variables are the same objects: after
+    `model.quantize(...)` (new variables, another call path) a new one is made.
+    """
+    programs = getattr(model, _PROGRAMS_ATTRIBUTE, None)
+    if programs is None:
+        programs = {}
+        object.__setattr__(model, _PROGRAMS_ATTRIBUTE, programs)
+    key = (settings, tuple(id(variable) for variable in lm.variables))
+    program = programs.get(key)
     if program is None:
-        backend = keras.backend.backend()
-        maker = _MAKERS.get(backend)
+        maker = _MAKERS.get(keras.backend.backend())
         program = maker(lm, settings) if maker is not None else functools.partial(decode, lm, settings)
-        programs[settings] = program
+        programs[key] = program
     return program
 
 

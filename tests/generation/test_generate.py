@@ -123,6 +123,11 @@ def test_the_step_is_traced_once_per_shape(monkeypatch):
     assert first.shape[1] == second.shape[1] == 11 and (first[:, 5:] != second[:, 5:]).any()
 
 
+def test_model_method_is_the_function(models):
+    ids = models["llama"].generate(PROMPTS, padding_mask=MASK, max_new_tokens=3)
+    np.testing.assert_array_equal(ids, dlzoo.generate(models["llama"], PROMPTS, padding_mask=MASK, max_new_tokens=3))
+
+
 def test_one_dimensional_prompt(models):
     ids = dlzoo.generate(models["gpt"], [3, 4, 5], max_new_tokens=2)
     assert ids.shape == (5,)
