@@ -33,8 +33,8 @@ def run(args):
         print(f"dlzoo search: {exc}", file=sys.stderr)
         return 2
     counts = facts["trials"]
-    print(f"{counts['complete']} trained, {counts['infeasible']} infeasible (rejected before allocation), "
-          f"{counts['failed']} failed; report: {facts['markdown']}")
+    print(f"{counts['complete']} trained, {counts['pruned']} pruned, {counts['infeasible']} infeasible (rejected "
+          f"before allocation), {counts['failed']} failed; report: {facts['markdown']}")
     if facts.get("best"):
         best = facts["best"]
         print(f"best trial {best['number']}: " + ", ".join(f"{k}={v:.4g}" for k, v in best["values"].items())

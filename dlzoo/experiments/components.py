@@ -55,7 +55,7 @@ def ensure_builtins() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from dlzoo.experiments import builtins, datasets, transforms  # noqa: F401  (register; lazy: keras)
+    from dlzoo.experiments import builtins, datasets, search_pruning, transforms  # noqa: F401  (register; lazy: keras)
 
     import dlzoo.lcm.losses  # noqa: F401  (the LCM losses register themselves as components; lazy: keras)
 

@@ -21,7 +21,9 @@ architecture is resolved and counted (`count_params`, `count_flops`,
 `estimate_memory`); one that breaks a budget, a `divides` rule or the
 family's own validation is rejected in milliseconds, recorded as infeasible
 with its reason (Optuna state PRUNED, user attribute `infeasible`) and
-counts towards `trials`. One objective uses TPE, several NSGA-II. The study
+counts towards `trials`. One objective uses TPE and a `MedianPruner` fed by
+each epoch's validation metric (`pruner: none` turns it off), several
+objectives NSGA-II. The study
 lives in an Optuna storage, by default SQLite in the output directory, so
 a search killed at any moment resumes where it stopped (the interrupted
 trial is marked failed by Optuna's heartbeat and not counted), and several
@@ -44,7 +46,8 @@ from dlzoo import configs
 from dlzoo.experiments.schema import DEFAULTS, ExperimentError, Problem
 from dlzoo.registry import did_you_mean
 
-SEARCH_KEYS = ("type", "space", "objectives", "budgets", "trials", "seed", "storage", "study_name")
+SEARCH_KEYS = ("type", "space", "objectives", "budgets", "trials", "seed", "storage", "study_name", "pruner")
+PRUNERS = ("median", "none")
 BUDGETS = ("max_params", "max_flops", "max_memory")
 SIZE_OBJECTIVES = ("parameters", "flops")
 DIRECTIONS = ("maximize", "minimize")
@@ -76,6 +79,17 @@ class SearchSpec:
     seed: int
     storage: Optional[str]
     study_name: str
+    pruner: str = "median"
+
+    def pruning_monitor(self) -> Optional[str]:
+        """The per-epoch log the pruner watches: the one objective's validation metric (`None`: no pruning)."""
+        if self.pruner == "none" or len(self.objectives) != 1 or self.objectives[0][0] in SIZE_OBJECTIVES:
+            return None
+        metric = self.objectives[0][0]
+        for prefix in ("val_", "test_", "train_"):
+            if metric.startswith(prefix):
+                metric = metric[len(prefix):]
+        return "val_" + metric
 
 
 # ------------------------------------------------------------------ the file
@@ -188,11 +202,14 @@ def load_search(source: Any, overrides: Sequence[str] = ()) -> SearchSpec:
     seed = search.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         problems.append(Problem(file, "search.seed", seed, "must be an integer >= 0."))
+    pruner = search.get("pruner", "median")
+    if pruner not in PRUNERS:
+        problems.append(Problem(file, "search.pruner", pruner, f"must be one of {', '.join(PRUNERS)}."))
     if problems:
         raise ExperimentError(problems)
     spec = SearchSpec(base=base, dimensions=dimensions, objectives=objectives, budgets=dict(budgets), trials=trials,
                       seed=seed, storage=search.get("storage"),
-                      study_name=str(search.get("study_name") or base.get("name") or "search"))
+                      study_name=str(search.get("study_name") or base.get("name") or "search"), pruner=pruner)
     problems += _space_problems(spec, file)
     if problems:
         raise ExperimentError(problems)
@@ -347,8 +364,10 @@ def open_study(spec: SearchSpec, storage: str, worker: int = 0):
     directions = [direction for _, direction in spec.objectives]
     sampler = (optuna.samplers.TPESampler(seed=spec.seed + worker) if len(directions) == 1
                else optuna.samplers.NSGAIISampler(seed=spec.seed + worker))
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2) if spec.pruning_monitor()
+              else optuna.pruners.NopPruner())
     return optuna.create_study(study_name=spec.study_name, storage=rdb, directions=directions, sampler=sampler,
-                               load_if_exists=True)
+                               pruner=pruner, load_if_exists=True)
 
 
 def _suggest(trial, dimension: Dimension):
@@ -365,7 +384,7 @@ def _suggest(trial, dimension: Dimension):
 
 
 def counted_trials(study) -> int:
-    """Trials that count towards the budget: completed and infeasible (pruned) ones; failed ones do not."""
+    """Trials that count towards the budget: completed, pruned and infeasible ones; failed (interrupted) ones do not."""
     import optuna  # lazy
 
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -376,6 +395,7 @@ def run_worker(spec: SearchSpec, output_dir: str, storage: Optional[str] = None,
     """Run trials until the study holds `spec.trials` completed or infeasible ones."""
     import optuna  # lazy
 
+    from dlzoo.experiments import search_pruning as pruning  # lazy: keras (registers the callback)
     from dlzoo.experiments.runner import run_experiment  # lazy: keras
 
     os.makedirs(output_dir, exist_ok=True)
@@ -396,9 +416,22 @@ def run_worker(spec: SearchSpec, output_dir: str, storage: Optional[str] = None,
             if not quiet:
                 print(f"trial {trial.number}: infeasible ({reason})", flush=True)
             raise optuna.TrialPruned(reason)
-        summary = run_experiment(config, output_dir=trials_dir, isolate="never", quiet=True)[0]
+        monitor = spec.pruning_monitor()
+        if monitor is not None:  # per-epoch validation to the study's MedianPruner, visible in the run's config
+            config["callbacks"] = list(config.get("callbacks") or []) + [{"name": "optuna_pruning", "monitor": monitor}]
+        pruning.activate(trial)
+        try:
+            summary = run_experiment(config, output_dir=trials_dir, isolate="never", quiet=True)[0]
+        finally:
+            pruned_at = pruning.ACTIVE["pruned_at"]
+            pruning.activate(None)
         trial.set_user_attr("run_id", summary["run_id"])
         trial.set_user_attr("metrics", {k: v["mean"] for k, v in summary["metrics"].items()})
+        if pruned_at is not None:
+            trial.set_user_attr("pruned_at_epoch", pruned_at + 1)
+            if not quiet:
+                print(f"trial {trial.number}: pruned after epoch {pruned_at + 1} (below the median)", flush=True)
+            raise optuna.TrialPruned(f"pruned after epoch {pruned_at + 1}")
         results = []
         for name, _ in spec.objectives:
             if name in SIZE_OBJECTIVES:

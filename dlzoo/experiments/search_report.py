@@ -100,13 +100,14 @@ def write_report(spec: SearchSpec, study, output_dir: str) -> Dict[str, Any]:
 
     complete, pruned, failed = (_trials(study, s) for s in ("COMPLETE", "PRUNED", "FAIL"))
     infeasible = [t for t in pruned if "infeasible" in t.user_attrs]
+    stopped = [t for t in pruned if "infeasible" not in t.user_attrs]
     reasons = collections.Counter(_reason_kind(t.user_attrs["infeasible"]) for t in infeasible)
     best, front = _best(study, spec)
     facts: Dict[str, Any] = {
         "study": spec.study_name,
         "objectives": [list(o) for o in spec.objectives],
         "budgets": spec.budgets,
-        "trials": {"complete": len(complete), "infeasible": len(infeasible), "failed": len(failed)},
+        "trials": {"complete": len(complete), "infeasible": len(infeasible), "pruned": len(stopped), "failed": len(failed)},
         "infeasible_reasons": dict(reasons),
         "rejection_seconds": max([t.user_attrs.get("rejected_seconds", 0.0) for t in infeasible], default=None),
         "best": None if best is None else _trial_facts(best, spec),
@@ -150,8 +151,9 @@ def render_markdown(facts: Dict[str, Any]) -> str:
     lines = [f"# Search {facts['study']}", "",
              f"Objectives: {', '.join(f'{n} ({d})' for n, d in facts['objectives'])}; budgets: "
              f"{', '.join(f'{k} {v:,g}' for k, v in facts['budgets'].items()) or 'none'}.", "",
-             f"Trials: {counts['complete']} trained, {counts['infeasible']} rejected as infeasible before any weight "
-             f"was allocated, {counts['failed']} failed (interrupted).", ""]
+             f"Trials: {counts['complete']} trained, {counts['pruned']} stopped early by the median pruner, "
+             f"{counts['infeasible']} rejected as infeasible before any weight was allocated, "
+             f"{counts['failed']} failed (interrupted).", ""]
     if facts["infeasible_reasons"]:
         lines += ["Rejected: " + ", ".join(f"{n} x {k}" for k, n in facts["infeasible_reasons"].items())
                   + f" (slowest rejection {facts['rejection_seconds']:.3f} s).", ""]

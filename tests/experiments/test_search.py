@@ -90,12 +90,36 @@ def test_search_rejects_over_budget_trials_before_allocation_and_writes_its_repo
             assert trial.state.name == "PRUNED" and "max_params" in trial.user_attrs["infeasible"]
             assert trial.user_attrs["rejected_seconds"] < 1.0 and "run_id" not in trial.user_attrs
         else:
-            assert trial.state.name == "COMPLETE" and os.path.isdir(os.path.join(out, "trials", trial.user_attrs["run_id"]))
+            assert trial.state.name == "COMPLETE"
+            run_config = yaml.safe_load(open(os.path.join(out, "trials", trial.user_attrs["run_id"], "config.yaml")))
+            assert {"name": "optuna_pruning", "monitor": "val_accuracy"} in run_config["callbacks"]
     report = open(facts["markdown"]).read()
     assert f"{counts['infeasible']} rejected as infeasible" in report and "## Best trial" in report
     best = dlzoo.build(facts["best_yaml"])
     assert best.count_params() == facts["best"]["parameters"] <= 1000
     assert open(facts["pareto_png"], "rb").read(4) == b"\x89PNG"
+
+
+def test_median_pruner_stops_a_trial_below_the_median():
+    from dlzoo.experiments import search_pruning
+
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
+    good = study.ask()
+    for step in range(3):
+        good.report(0.9, step)
+    study.tell(good, 0.9)
+    callback, model = search_pruning.OptunaPruning(monitor="val_accuracy"), keras.Sequential()
+    model.stop_training = False  # what fit() sets
+    callback.set_model(model)
+    search_pruning.activate(study.ask())  # above the median: goes on
+    callback.on_epoch_end(0, {"val_accuracy": 0.95})
+    callback.on_epoch_end(1, {"val_accuracy": 0.96})
+    assert search_pruning.ACTIVE["pruned_at"] is None and not model.stop_training
+    search_pruning.activate(study.ask())  # below the median: stopped after its first epoch
+    callback.on_epoch_end(0, {"val_accuracy": 0.2})
+    assert search_pruning.ACTIVE["pruned_at"] == 0 and model.stop_training
+    search_pruning.activate(None)
+    callback.on_epoch_end(2, {"val_accuracy": 0.2})  # outside a search: nothing happens
 
 
 def _start(path, out, *extra):
