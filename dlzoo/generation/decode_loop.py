@@ -25,7 +25,6 @@ class LoopSettings:
     Attributes:
         start: int. Columns read by the prefill (the shortest prompt region).
         max_new_tokens: int. New tokens per sequence at most.
-        pad_token_id: int. Written after a sequence is done.
         do_sample: bool. Sample (else greedy).
         top_k: int or None. Top-k filtering when sampling.
         use_top_p: bool. Top-p filtering when sampling.
@@ -34,7 +33,6 @@ class LoopSettings:
 
     start: int
     max_new_tokens: int
-    pad_token_id: int
     do_sample: bool = False
     top_k: Optional[int] = None
     use_top_p: bool = False
@@ -42,7 +40,7 @@ class LoopSettings:
 
 
 def decode(lm, settings, buffer, in_prompt, key_mask, position_ids, ends, uniforms, temperature, top_p, stop_ids,
-           step=None):
+           pad_token_id, step=None):
     """Fill `buffer` after each prompt region; returns `(buffer, filled_columns, scores or None)`.
 
     Args:
@@ -56,12 +54,13 @@ def decode(lm, settings, buffer, in_prompt, key_mask, position_ids, ends, unifor
         uniforms: float32 `(batch, total)`: the draw of each column when sampling.
         temperature, top_p: float32 scalars.
         stop_ids: int32 `(n,)`: stop tokens (`-1` for none).
+        pad_token_id: int32 scalar: written after a sequence is done.
         step: callable or None. Replaces `decode_step(lm, settings, state, constants)` (e.g. a
             traced copy of it); `None` calls `decode_step`.
     """
     batch, total = ops.shape(buffer)[0], ops.shape(buffer)[1]
     start = settings.start
-    constants = (in_prompt, key_mask, position_ids, ends, uniforms, temperature, top_p, stop_ids)
+    constants = (in_prompt, key_mask, position_ids, ends, uniforms, temperature, top_p, stop_ids, pad_token_id)
     cache = lm.empty_cache(batch, total)
     logits, cache = lm.logits(buffer[:, :start], position_ids[:, :start], key_mask, cache, 0)
     scores = ops.zeros((batch, total, lm.vocabulary_size), "float32") if settings.return_scores else None
@@ -87,7 +86,8 @@ def decode_step(lm, settings, state, constants):
 
     Args:
         state: `(column, buffer, cache, done)` plus `scores` with `return_scores`.
-        constants: `(in_prompt, key_mask, position_ids, ends, uniforms, temperature, top_p, stop_ids)`.
+        constants: `(in_prompt, key_mask, position_ids, ends, uniforms, temperature, top_p, stop_ids,
+            pad_token_id)`.
 
     Returns:
         The next state.
@@ -109,7 +109,7 @@ def choose(settings, logits, column, buffer, done, scores, constants):
     Returns the new `(buffer, done, scores)`; a row is done after a stop token
     or its `max_new_tokens`-th new token.
     """
-    in_prompt, _, _, ends, uniforms, temperature, top_p, stop_ids = constants
+    in_prompt, _, _, ends, uniforms, temperature, top_p, stop_ids, pad_token_id = constants
     if settings.do_sample:
         drawn = sampled_tokens(logits, ops.take(uniforms, column, axis=1), temperature,
                                top_k=settings.top_k, top_p=top_p if settings.use_top_p else None)
@@ -117,7 +117,7 @@ def choose(settings, logits, column, buffer, done, scores, constants):
         drawn = greedy_tokens(logits)
     prompted = ops.take(in_prompt, column, axis=1)
     new = ops.logical_and(ops.logical_not(prompted), ops.logical_not(done))
-    token = ops.where(prompted, ops.take(buffer, column, axis=1), ops.where(done, settings.pad_token_id, drawn))
+    token = ops.where(prompted, ops.take(buffer, column, axis=1), ops.where(done, pad_token_id, drawn))
     token = ops.cast(token, "int32")
     stopped = ops.any(ops.expand_dims(token, 1) == ops.expand_dims(stop_ids, 0), axis=1)
     count = column - ends + 1

@@ -122,7 +122,6 @@ def generate(
     settings = LoopSettings(
         start=int(ends.min()),
         max_new_tokens=max_new,
-        pad_token_id=pad_token_id,
         do_sample=bool(do_sample),
         top_k=top_k if do_sample else None,
         use_top_p=bool(do_sample and top_p < 1.0),
@@ -139,6 +138,7 @@ def generate(
         ops.convert_to_tensor(np.float32(temperature), "float32"),
         ops.convert_to_tensor(np.float32(top_p), "float32"),
         ops.convert_to_tensor(stops, "int32"),
+        ops.convert_to_tensor(np.int32(pad_token_id), "int32"),
     ]
     out, filled, scores = program(*arguments)
     filled = int(ops.convert_to_numpy(filled))

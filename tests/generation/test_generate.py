@@ -89,9 +89,8 @@ def test_max_length_caps_the_width(models):
     np.testing.assert_array_equal(ids, longer[:, :8])
 
 
-@pytest.mark.parametrize("family", ["gpt", "llama"])
-def test_sampling_is_reproducible_with_a_seed(models, family):
-    model = models[family]
+def test_sampling_is_reproducible_with_a_seed(models):
+    model = models["llama"]  # the token choice does not depend on the family
     kwargs = dict(max_new_tokens=10, do_sample=True, temperature=1.5, top_k=40, top_p=0.95)
     first = dlzoo.generate(model, PROMPTS, padding_mask=MASK, seed=7, **kwargs)
     np.testing.assert_array_equal(first, dlzoo.generate(model, PROMPTS, padding_mask=MASK, seed=7, **kwargs))
