@@ -1,5 +1,6 @@
 """What the convolutional image families (ResNet, EfficientNet) share: checks and the pooled head (private)."""
 
+from dlzoo.registry import BLOCKS, required_arguments
 from dlzoo.validation import check_int, check_positive_int, check_rate
 
 
@@ -76,3 +77,19 @@ def pooled_head(plan, x, p):
         return
     x = plan.block("head_dropout", "dropout", rate=p["dropout"])(pooled)
     plan.set_outputs(plan.block("logits", "dense", units=p["num_classes"])(x))
+
+
+def check_countable_norm(p):
+    """Norms that need an argument the family cannot give (AdaLN's `hidden_dim`) or that cannot be counted
+    inside a block before allocation are refused by name."""
+    norm_type = p["norm"]["type"]
+    usable = [
+        e.name for e in BLOCKS.entries()
+        if e.category == "normalization" and hasattr(e.obj, "count_params_for") and not required_arguments(e.obj)
+    ]
+    if norm_type not in usable:
+        raise ValueError(
+            f"`norm.type` must be one of the normalization blocks this family can make and count: "
+            f"{', '.join(map(repr, usable))}. "
+            f"Received: norm.type={norm_type!r}."
+        )

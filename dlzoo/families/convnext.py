@@ -1,9 +1,14 @@
 """The `convnext` family: ConvNeXt image classifiers (a ResNet modernized toward Transformer design)."""
 
-from dlzoo.families._convnet import check_downsampling, check_image_shape, check_widths_and_depths
+from dlzoo.families._convnet import (
+    check_countable_norm,
+    check_downsampling,
+    check_image_shape,
+    check_widths_and_depths,
+)
 from dlzoo.parameters import chosen_by_type
 from dlzoo.plan import Plan
-from dlzoo.registry import BLOCKS, register_model, required_arguments
+from dlzoo.registry import register_model
 from dlzoo.validation import check_bool, check_int, check_positive_int, check_rate
 
 
@@ -14,23 +19,7 @@ def _check_stages(p):
     check_downsampling(p["image_shape"], p["patch_size"], len(p["hidden_dims"]))
 
 
-def _check_norm_type(p):
-    """Norms that need an argument the family cannot give (AdaLN's `hidden_dim`) or that cannot be counted
-    inside a block before allocation (Keras' BatchNormalization) are refused by name."""
-    norm_type = p["norm"]["type"]
-    usable = [
-        e.name for e in BLOCKS.entries()
-        if e.category == "normalization" and hasattr(e.obj, "count_params_for") and not required_arguments(e.obj)
-    ]
-    if norm_type not in usable:
-        raise ValueError(
-            f"`norm.type` must be one of the normalization blocks this family can make and count: "
-            f"{', '.join(map(repr, usable))}. "
-            f"Received: norm.type={norm_type!r}."
-        )
-
-
-def _drop_path_rates(p):
+def drop_path_rates(p):
     """Stochastic depth grows linearly from 0 to `drop_path_rate` over all blocks (ConvNeXt, section 2.1)."""
     total = sum(p["depths"])
     rate = check_rate("drop_path_rate", p["drop_path_rate"])
@@ -57,7 +46,7 @@ def convnext_stages(plan, x, p):
             "The ConvNeXt stem, downsampling layers and blocks take only `norm.type` and `norm.epsilon`. "
             f"Received: norm={p['norm']!r}."
         )
-    rates, index, stride = _drop_path_rates(p), 0, 1
+    rates, index, stride = drop_path_rates(p), 0, 1
     for stage, (dim, depth) in enumerate(zip(p["hidden_dims"], p["depths"])):
         size = p["patch_size"] if stage == 0 else 2
         stride *= size
@@ -149,7 +138,7 @@ def convnext(p):
         - [Liu et al., 2022. A ConvNet for the 2020s](https://arxiv.org/abs/2201.03545)
     """
     _check_stages(p)
-    _check_norm_type(p)
+    check_countable_norm(p)
     check_positive_int("intermediate_ratio", p["intermediate_ratio"])
     check_bool("use_layer_scale", p["use_layer_scale"])
     num_classes = check_int("num_classes", p["num_classes"], min_value=0)

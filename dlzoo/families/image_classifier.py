@@ -1,10 +1,11 @@
 """The `image_classifier` family: small image classifiers with a ConvNeXt-style or MLP backbone."""
 
 from dlzoo.families._convnet import check_downsampling, check_image_shape, check_widths_and_depths
+from dlzoo.families.convnext import convnext_stages, drop_path_rates
 from dlzoo.parameters import chosen_by_type
 from dlzoo.plan import Plan
 from dlzoo.registry import register_model
-from dlzoo.validation import check_choice, check_positive_int, check_rate
+from dlzoo.validation import check_choice, check_positive_int
 
 BACKBONES = ("convnext", "mlp")
 
@@ -17,55 +18,20 @@ def _check_stages(p):
         check_downsampling(p["image_shape"], p["patch_size"], len(p["hidden_dims"]))
 
 
-def _drop_rates(p):
-    total = sum(p["depths"])
-    rate = check_rate("drop_path_rate", p["drop_path_rate"])
-    return [rate * i / max(total - 1, 1) for i in range(total)]
-
-
 def _norm(plan, name, p):
     norm = dict(p["norm"])
     return plan.block(name, norm.pop("type"), **norm)
 
 
 def _convnext_backbone(plan, x, p):
-    norm = dict(p["norm"])
-    norm_type, epsilon = norm.pop("type"), norm.pop("epsilon")
-    rates, k, stride = _drop_rates(p), 0, 1
-    for stage, (dim, depth) in enumerate(zip(p["hidden_dims"], p["depths"])):
-        size = p["patch_size"] if stage == 0 else 2
-        stride *= size
-        x = plan.block(
-            "stem" if stage == 0 else f"downsample_{stage}",
-            "patch_embedding",
-            hidden_dim=dim,
-            patch_size=size,
-            norm=norm_type,
-            norm_position="post" if stage == 0 else "pre",
-            norm_epsilon=epsilon,
-        )(x)
-        for i in range(depth):
-            x = plan.block(
-                f"stage_{stage}_block_{i}",
-                "convnext_block",
-                kernel_size=p["kernel_size"],
-                intermediate_dim=p["intermediate_ratio"] * dim,
-                norm=norm_type,
-                norm_epsilon=epsilon,
-                use_layer_scale=p["use_layer_scale"],
-                layer_scale_init_value=p["layer_scale_init_value"],
-                drop_path_rate=rates[k],
-            )(x)
-            k += 1
-        plan.add_feature(f"stage_{stage}", x, level=True, channels=dim, stride=stride)
-    return plan.block("pool", "global_average_pooling_2d")(x)
+    return plan.block("pool", "global_average_pooling_2d")(convnext_stages(plan, x, p))
 
 
 def _mlp_backbone(plan, x, p):
     width = p["hidden_dims"][0]
     x = plan.block("flatten", "flatten")(x)
     x = plan.block("input_projection", "dense", units=width)(x)
-    rates, k = _drop_rates(p), 0
+    rates, k = drop_path_rates(p), 0
     for stage, (dim, depth) in enumerate(zip(p["hidden_dims"], p["depths"])):
         if dim != width:
             x = plan.block(f"projection_{stage}", "dense", units=dim)(x)

@@ -1,6 +1,6 @@
 """The `vit` family: Vision Transformers (an image as a sequence of patch tokens)."""
 
-from dlzoo.families._convnet import check_image_shape
+from dlzoo.families._convnet import check_countable_norm, check_image_shape
 from dlzoo.families._transformer import (
     add_layer_features,
     attention_section,
@@ -9,7 +9,7 @@ from dlzoo.families._transformer import (
     stack_arguments,
 )
 from dlzoo.plan import Plan
-from dlzoo.registry import BLOCKS, register_model, required_arguments
+from dlzoo.registry import register_model
 from dlzoo.validation import check_choice, check_int, check_positive_int, check_rate
 
 POOLINGS = ("cls", "mean")
@@ -44,22 +44,6 @@ def _position_grid(p, grid):
             f"[height, width] with positive integers. Received: position_grid_size={value!r}."
         )
     return list(pair)
-
-
-def _check_norm_type(p):
-    """Norms that need an argument the family cannot give (AdaLN's `hidden_dim`) or that cannot be counted
-    inside a block before allocation (Keras' BatchNormalization) are refused by name."""
-    norm_type = p["norm"]["type"]
-    usable = [
-        e.name for e in BLOCKS.entries()
-        if e.category == "normalization" and hasattr(e.obj, "count_params_for") and not required_arguments(e.obj)
-    ]
-    if norm_type not in usable:
-        raise ValueError(
-            f"`norm.type` must be one of the normalization blocks this family can make and count: "
-            f"{', '.join(map(repr, usable))}. "
-            f"Received: norm.type={norm_type!r}."
-        )
 
 
 @register_model(
@@ -134,7 +118,7 @@ def vit(p):
         - [Touvron et al., 2021. Training data-efficient image transformers & distillation through attention (DeiT)](https://arxiv.org/abs/2012.12877) (the Tiny and Small sizes)
     """
     grid = _patch_grid(p)
-    _check_norm_type(p)
+    check_countable_norm(p)
     position_grid = _position_grid(p, grid)
     pooling = check_choice("pooling", p["pooling"], POOLINGS)
     num_classes = check_int("num_classes", p["num_classes"], min_value=0)
