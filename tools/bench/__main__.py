@@ -10,6 +10,7 @@ Markdown is regenerated from the whole JSON):
     python -m tools.bench generate             # greedy generation tokens/s: dlzoo per backend vs transformers
     python -m tools.bench llama                # train + infer with the same workers
     python -m tools.bench imports              # import keras vs import dlzoo, per backend
+    python -m tools.bench cli                  # dlzoo --help / list / count response times, per backend
     python -m tools.bench overhead             # dlzoo.build / dlzoo.count_params times
     python -m tools.bench lcm                  # LCM concepts/s and SentenceEncoder sentences/s
     python -m tools.bench report               # re-render the Markdown from the JSON
@@ -38,6 +39,7 @@ COMMANDS = {
     "generate": ("generate",),
     "llama": ("peak", "train", "infer"),
     "imports": ("imports",),
+    "cli": ("cli",),
     "overhead": ("overhead",),
     "lcm": ("lcm",),
     "report": (),

@@ -252,7 +252,9 @@ def markdown(results: Dict[str, Any]) -> str:
     from tools.bench.generation import generate_markdown
 
     lines += _peak_md(results) + _train_md(results) + _infer_md(results) + generate_markdown(results)
-    lines += _imports_md(results)
+    from tools.bench.cli import cli_markdown
+
+    lines += _imports_md(results) + cli_markdown(results)
     lines += _overhead_md(results) + _lcm_md(results)
     return "\n".join(lines).rstrip() + "\n"
 

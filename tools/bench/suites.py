@@ -260,7 +260,7 @@ def run_lcm(opts: Options) -> Dict[str, Any]:
     return {"train": train, "encoder": encoder}
 
 
-SECTIONS = ("peak", "train", "infer", "generate", "imports", "overhead", "lcm")
+SECTIONS = ("peak", "train", "infer", "generate", "imports", "cli", "overhead", "lcm")
 
 
 def run_sections(sections, opts: Options) -> Dict[str, Any]:
@@ -282,10 +282,11 @@ def run_sections(sections, opts: Options) -> Dict[str, Any]:
             out["train"] = {"settings": llama["settings"], "results": llama["train"]}
         if "infer" in order:
             out["infer"] = {"settings": llama["settings"], "results": llama["infer"]}
+    from tools.bench.cli import run_cli
     from tools.bench.generation import run_generate
 
-    for name, fn in (("generate", run_generate), ("imports", run_imports), ("overhead", run_overhead),
-                     ("lcm", run_lcm)):
+    for name, fn in (("generate", run_generate), ("imports", run_imports), ("cli", run_cli),
+                     ("overhead", run_overhead), ("lcm", run_lcm)):
         if name in order:
             start = time.perf_counter()
             opts.log(f"== {name} ==")
