@@ -8,6 +8,7 @@ result is a `ZooModel` whose `get_config()` is the resolved config.
 
 import json
 import os
+import warnings
 
 import keras
 
@@ -35,7 +36,12 @@ class ZooModel(keras.Model):
     * `save_to_preset(directory)`: `config.json` + `model.weights.h5` (+
       `metadata.json`), loaded back by `dlzoo.build(directory)`;
     * `save_pretrained(directory)`: a Hugging Face checkpoint (see
-      `dlzoo.checkpoints`).
+      `dlzoo.checkpoints`);
+    * `quantize(mode)`: Keras' weight quantization, recorded in the zoo
+      config (`metadata.quantization`) so that the model is rebuilt
+      quantized from `.keras` files and presets;
+    * `generate(prompt_ids, ...)`: text generation for the decoder LMs
+      (`dlzoo.generate`).
 
     Args:
         inputs: The functional inputs (a dict of `keras.Input`).
@@ -114,6 +120,25 @@ class ZooModel(keras.Model):
         return checkpoints.save_pretrained(self, directory, max_shard_size=max_shard_size, model_type=model_type,
                                            overwrite=overwrite)
 
+    def quantize(self, mode=None, config=None, filters=None, **kwargs):
+        """Keras' `Model.quantize` (e.g. `"int8"`: weight-only int8 of every `Dense`/`EinsumDense`/`Embedding`).
+
+        A whole-model quantization (no `filters`) is recorded by its mode in
+        `zoo_config["metadata"]["quantization"]`; building that config (which
+        `.keras` loading and presets do) quantizes again with the mode's
+        default config before the weights are read, so quantized files
+        round-trip. Layers without a quantized form (norms, dlzoo's own
+        embeddings) stay as they are, silently.
+        """
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have a `quantize` method.*")
+            super().quantize(mode, config=config, filters=filters, **kwargs)
+        mode = mode or getattr(config, "mode", None)
+        if filters is None and mode is not None:
+            zoo_config = self.zoo_config
+            zoo_config["metadata"] = dict(zoo_config.get("metadata") or {}, quantization=mode)
+            self._zoo_config_json = json.dumps(zoo_config, sort_keys=False)
+
     def generate(self, prompt_ids, **kwargs):
         """Continue token-id prompts with this decoder LM (`gpt`, `llama`): `dlzoo.generate(self, prompt_ids, ...)`.
 
@@ -175,7 +200,11 @@ def build_resolved(config, check_memory: bool = True) -> ZooModel:
         if extension.changes_model:
             current = keras.Model(inputs, outputs, name=f"{config['name']}_base")
             inputs, outputs = _graph_of(extension.apply_model(current), f"Extension {name!r}")
-    return ZooModel(inputs=inputs, outputs=outputs, zoo_config=config, feature_info=feature_info)
+    model = ZooModel(inputs=inputs, outputs=outputs, zoo_config=config, feature_info=feature_info)
+    quantization = (config.get("metadata") or {}).get("quantization")
+    if quantization:
+        model.quantize(quantization)  # a quantized model's config: rebuild it quantized (see ZooModel.quantize)
+    return model
 
 
 __all__ = ["ZooModel", "build_resolved"]
