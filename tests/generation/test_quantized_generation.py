@@ -1,0 +1,74 @@
+"""Weight-only int8 of the decoder LMs through `ZooModel.quantize("int8")`: outputs, memory, files, generation."""
+
+import os
+
+import numpy as np
+import pytest
+
+import keras
+
+import dlzoo
+
+SMALL = dict(dropout=0.0, vocabulary_size=96, hidden_dim=64, max_sequence_length=32)
+FEED = {"token_ids": np.array([[5, 9, 17, 33, 2, 71]], "int32"), "padding_mask": np.ones((1, 6), bool)}
+
+
+def logits(model):
+    return np.asarray(keras.ops.convert_to_numpy(model(FEED)), "float64")
+
+
+def weight_bytes(layers):
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for layer in layers for v in layer.weights)
+
+
+def quantizable(model):
+    """The Dense and EinsumDense layers: what Keras' int8 mode quantizes (dlzoo's token embedding stays float)."""
+    return [layer for layer in model._flatten_layers()
+            if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense))]
+
+
+@pytest.mark.parametrize("name", ["gpt-tiny", "llama-tiny"])
+def test_int8_weights_outputs_and_memory(name):
+    keras.utils.set_random_seed(0)
+    model = dlzoo.build(name, **SMALL)
+    reference = logits(model)
+    float_bytes = weight_bytes(quantizable(model))
+    model.quantize("int8")
+    layers = quantizable(model)
+    assert layers and all(layer.quantization_mode == "int8" for layer in layers)
+    assert all(layer._kernel.dtype == "int8" for layer in layers)
+    # int8 kernels plus one float32 scale per output channel: about a quarter of the float32 bytes.
+    assert weight_bytes(layers) <= 0.3 * float_bytes
+    relative = np.abs(logits(model) - reference).max() / np.abs(reference).max()
+    assert 0 < relative < 0.05, relative
+    assert model.zoo_config["metadata"]["quantization"] == "int8"
+
+
+@pytest.mark.parametrize("name, route", [("gpt-tiny", "keras_file"), ("llama-tiny", "preset")])
+def test_int8_round_trip(name, route, tmp_path):
+    model = dlzoo.build(name, **SMALL)
+    model.quantize("int8")
+    expected = logits(model)
+    if route == "keras_file":
+        path = os.path.join(tmp_path, "model.keras")
+        model.save(path)
+        loaded = dlzoo.load(path)
+    else:
+        loaded = dlzoo.build(model.save_to_preset(os.path.join(tmp_path, "preset")))
+    assert all(layer.quantization_mode == "int8" for layer in quantizable(loaded))
+    np.testing.assert_array_equal(logits(loaded), expected)
+    np.testing.assert_array_equal(dlzoo.generate(loaded, [[3, 4, 5]], max_new_tokens=5),
+                                  dlzoo.generate(model, [[3, 4, 5]], max_new_tokens=5))
+
+
+def test_generation_after_quantizing_uses_a_new_program():
+    """Programs are kept per model; quantizing replaces the variables, so a new program must be made."""
+    model = dlzoo.build("llama-tiny", **SMALL)
+    before = dlzoo.generate(model, [[3, 4, 5]], max_new_tokens=6, return_scores=True)[1]
+    model.quantize("int8")
+    after = dlzoo.generate(model, [[3, 4, 5]], max_new_tokens=6, return_scores=True)[1]
+    ids = dlzoo.generate(model, [[3, 4, 5]], max_new_tokens=6)  # the quantized model's forward pass is the reference
+    feed = {"token_ids": ids.astype("int32"), "padding_mask": np.ones(ids.shape, bool)}
+    forward = np.asarray(keras.ops.convert_to_numpy(model(feed)), "float64")[0]
+    np.testing.assert_allclose(after[0, 3:9], forward[2:8], atol=1e-4)
+    assert np.abs(after[0, 3:9] - before[0, 3:9]).max() > 1e-4
