@@ -27,6 +27,7 @@ COMMANDS = {
     "serve": ("dlzoo.commands.serve", "serve a model or an export over HTTP"),
     "run": ("dlzoo.commands.run", "run the experiments of a composition file"),
     "search": ("dlzoo.commands.search", "architecture search under a budget (Optuna; resumable, shared by workers)"),
+    "ablate": ("dlzoo.commands.ablate", "train a base and each one-switch variant over seeds: the effect of each switch"),
     "report": ("dlzoo.commands.report", "write a report of a runs directory"),
     "compare": ("dlzoo.commands.compare", "compare runs"),
     "battery": ("dlzoo.commands.battery", "emit bash/SLURM scripts for a battery of runs"),
