@@ -44,6 +44,7 @@ _LAZY = {
     "ZooModel": "dlzoo.zoo_model",
     "Plan": "dlzoo.plan",
     "export": "dlzoo.export",
+    "prune": "dlzoo.pruning",
     "generate": "dlzoo.generation",
     "generation": "dlzoo.generation",
     "to_app": "dlzoo.serving",
