@@ -124,7 +124,6 @@ def test_taylor_drops_a_head_that_does_not_reach_the_output():
 
 def test_loss_gradients_match_finite_differences():
     model = _model("llama-tiny")
-    x = np.random.default_rng(1).normal(size=(4, 64)).astype("float32")
     # the gradient of the next-token loss w.r.t. one output-projection entry, by central differences
     path = "decoder/transformer_layer_1/feedforward/output_proj/kernel"
     grads = pruning.loss_gradients(model, INPUTS)[path]
@@ -143,7 +142,6 @@ def test_loss_gradients_match_finite_differences():
         numeric = (value(base + step) - value(base - step)) / 2e-2
         np.testing.assert_allclose(grads[index], numeric, rtol=2e-2, atol=1e-4)
     w.assign(base.astype("float32"))
-    del x
 
 
 def test_prune_save_load_export_round_trip(tmp_path):
