@@ -8,7 +8,11 @@ directory with `dlzoo.build`, so all contenders run identical weights. One
 timed call continues a batch of `prompt_length`-token prompts by exactly
 `new_tokens` greedy tokens (no stop token): `dlzoo.generate` on each Keras
 backend, `LlamaForCausalLM.generate` (PyTorch eager, KV cache) as the
-reference. tokens/s counts generated tokens only (batch x new tokens).
+reference, and keras-hub's `LlamaCausalLM.generate` (its own compiled,
+KV-cached loop) on each backend, with random weights of the same shapes
+(keras-hub cannot read the local checkpoint; speed does not depend on the
+values, every call makes all new tokens). tokens/s counts generated tokens
+only (batch x new tokens).
 """
 
 import os
@@ -27,6 +31,7 @@ BATCHES = (1, 8)
 LABELS = {
     "dlzoo": "dlzoo.generate ({engine})",
     "transformers": "transformers LlamaForCausalLM.generate (torch)",
+    "keras_hub": "keras-hub LlamaCausalLM.generate ({engine})",
 }
 
 
@@ -91,6 +96,9 @@ class GenerateTask:
 
                 self._calls[f"b{b}"] = run
             return info
+        if spec["impl"] == "keras_hub":
+            self._setup_keras_hub(s, prompt_length, new_tokens, spec["batches"])
+            return info
         import dlzoo
 
         directory = tempfile.mkdtemp(prefix="dlzoo_bench_generate_")
@@ -108,6 +116,29 @@ class GenerateTask:
             self._calls[f"b{b}"] = run
         return info
 
+    def _setup_keras_hub(self, s, prompt_length, new_tokens, batches):
+        import keras_hub
+
+        backbone = keras_hub.models.LlamaBackbone(
+            vocabulary_size=s.vocabulary_size, num_layers=s.num_layers, num_query_heads=s.num_heads,
+            hidden_dim=s.hidden_dim, intermediate_dim=s.intermediate_dim, num_key_value_heads=s.num_key_value_heads,
+            rope_max_wavelength=s.rope_max_wavelength, layer_norm_epsilon=s.epsilon, tie_word_embeddings=False,
+        )
+        causal_lm = keras_hub.models.LlamaCausalLM(backbone=backbone, preprocessor=None)
+        for b in batches:
+            # Without a preprocessor keras-hub fills the unmasked columns of a full-length buffer.
+            ids = np.zeros((b, prompt_length + new_tokens), "int32")
+            ids[:, :prompt_length] = prompts(s, b, prompt_length)
+            mask = np.zeros(ids.shape, bool)
+            mask[:, :prompt_length] = True
+
+            def run(ids=ids, mask=mask):
+                out = causal_lm.generate({"token_ids": ids, "padding_mask": mask}, stop_token_ids=None)
+                assert int(np.asarray(out["padding_mask"]).sum()) == ids.size
+                return out
+
+            self._calls[f"b{b}"] = run
+
     def calls(self):
         return self._calls
 
@@ -120,8 +151,11 @@ def run_generate(opts) -> Dict[str, Any]:
     workers = [("torch", "transformers", opts.worker("generate-transformers", dict(base, impl="transformers",
                                                                                    engine="torch"), "torch"))]
     for engine in opts.backends:
-        workers.append((engine, "dlzoo", opts.worker(f"generate-dlzoo-{engine}", dict(base, impl="dlzoo",
-                                                                                      engine=engine), engine)))
+        for impl in ("dlzoo", "keras_hub"):
+            if impl in opts.skip:
+                continue
+            workers.append((engine, impl, opts.worker(f"generate-{impl}-{engine}", dict(base, impl=impl,
+                                                                                       engine=engine), engine)))
     results: List[Dict[str, Any]] = []
     harness.setup_workers([w for _, _, w in workers], opts.log)
     try:
@@ -153,8 +187,9 @@ def generate_markdown(results: Dict[str, Any]) -> List[str]:
     lines = ["## Generation (tokens/s)", "",
              f"Greedy continuation of random {rows[0]['prompt_length'] if rows else '?'}-token prompts by exactly "
              f"{rows[0]['new_tokens'] if rows else '?'} tokens, Llama shape width {s.hidden_dim}, {s.num_layers} "
-             f"layers, vocabulary {s.vocabulary_size}, the same weights in every contender (made by transformers, "
-             "loaded by dlzoo). tokens/s counts generated tokens; `x transformers` is the ratio of tokens/s.", "",
+             f"layers, vocabulary {s.vocabulary_size}, the same weights for transformers and dlzoo (made by "
+             "transformers, loaded by dlzoo; keras-hub: random weights of the same shapes). tokens/s counts "
+             "generated tokens; `x transformers` is the ratio of tokens/s.", "",
              "| Batch | Contender | tokens/s | s per call | min-max | x transformers | first call (s) |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
