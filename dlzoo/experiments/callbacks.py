@@ -51,10 +51,14 @@ class SeededBatches(keras.utils.PyDataset):
         batch_size: int.
         shuffle: bool. Permute the examples each epoch.
         seed: int.
+        augmentations: callables `(x, rng) -> x` applied in order to each
+            batch's inputs, with a generator seeded by `(seed, epoch, batch)`
+            (training data only). Defaults to none.
     """
 
-    def __init__(self, x, y=None, sample_weight=None, batch_size=32, shuffle=False, seed=0):
+    def __init__(self, x, y=None, sample_weight=None, batch_size=32, shuffle=False, seed=0, augmentations=()):
         super().__init__()
+        self.augmentations = list(augmentations)
         self.x, self.y, self.sample_weight = x, y, sample_weight
         first = next(iter(x.values())) if isinstance(x, dict) else x
         self.size = int(len(first))
@@ -81,6 +85,10 @@ class SeededBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         rows = self.order(self.epoch)[index * self.batch_size:(index + 1) * self.batch_size]
         x = _structure_slice(self.x, rows)
+        if self.augmentations:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            for augmentation in self.augmentations:
+                x = augmentation(x, rng)
         if self.y is None:
             return (x,)
         y = _structure_slice(self.y, rows)

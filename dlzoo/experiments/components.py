@@ -30,7 +30,7 @@ from dlzoo.registry import (
     unknown_name_error,
 )
 
-KINDS = ("dataset", "transform", "loss", "metric", "optimizer", "schedule", "callback", "regularizer")
+KINDS = ("dataset", "transform", "augmentation", "loss", "metric", "optimizer", "schedule", "callback", "regularizer")
 
 #: Keys of a component mapping that the runner consumes (not passed to the component).
 RESERVED = {
@@ -55,7 +55,7 @@ def ensure_builtins() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from dlzoo.experiments import builtins, datasets, search_pruning, transforms  # noqa: F401  (register; lazy: keras)
+    from dlzoo.experiments import augmentations, builtins, datasets, search_pruning, transforms  # noqa: F401  (register; lazy: keras)
 
     import dlzoo.lcm.losses  # noqa: F401  (the LCM losses register themselves as components; lazy: keras)
 

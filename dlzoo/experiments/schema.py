@@ -78,6 +78,7 @@ DEFAULTS: Dict[str, Any] = {
     "data": {
         "dataset": None,
         "transforms": [],
+        "augment": [],
         "split": {"validation": 0.1, "test": 0.1, "stratify": False, "shuffle": True, "seed": None},
         "cv": None,
     },
@@ -114,7 +115,7 @@ SECTIONS = {
     ("training",): DEFAULTS["training"],
 }
 
-LIST_TYPED = {("data", "transforms"), ("metrics",), ("callbacks",), ("model", "extensions"), ("plugins",)}
+LIST_TYPED = {("data", "transforms"), ("data", "augment"), ("metrics",), ("callbacks",), ("model", "extensions"), ("plugins",)}
 
 
 #: `Problem.value` of a problem about the file as a whole (no key, no value to show).
@@ -313,6 +314,8 @@ class _Schema:
             return "dataset"
         if len(path) == 3 and path[:2] == ("data", "transforms") and isinstance(path[2], int):
             return "transform"
+        if len(path) == 3 and path[:2] == ("data", "augment") and isinstance(path[2], int):
+            return "augmentation"
         if path in (("optimizer",), ("schedule",), ("regularizer",), ("losses",)):
             return {"losses": "loss"}.get(path[0], path[0])
         if len(path) == 2 and isinstance(path[1], int):
@@ -619,6 +622,12 @@ def run_problems(config: Dict[str, Any], file: str, unknown_ok: bool = False, ch
     else:
         for i, spec in enumerate(data["transforms"]):
             problems += _component_problems("transform", spec, f"data.transforms[{i}]", file, instantiate=True,
+                                            unknown_ok=unknown_ok)
+    if not isinstance(data["augment"], list):
+        problems.append(Problem(file, "data.augment", data["augment"], "must be a list of augmentations."))
+    else:
+        for i, spec in enumerate(data["augment"]):
+            problems += _component_problems("augmentation", spec, f"data.augment[{i}]", file, instantiate=True,
                                             unknown_ok=unknown_ok)
     split = data["split"]
     for k in ("validation", "test"):
