@@ -194,6 +194,9 @@ def switch_problems(base: Dict[str, Any], switches: Sequence[Switch], file: str)
             problems += [Problem(file, where, p.value, f"{p.key}: {p.message}") for p in exc.problems]
         except (ValueError, TypeError) as exc:
             problems.append(Problem(file, where, switch.value, str(exc).splitlines()[0][:300]))
+        except Exception as exc:  # a model that cannot even be counted: refused too, with what went wrong
+            problems.append(Problem(file, where, switch.value,
+                                    f"the model cannot be counted ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"))
     return problems
 
 
@@ -231,8 +234,12 @@ def composition(spec: AblationSpec) -> Dict[str, Any]:
 
 def ablate(source: Any, switches: Sequence[str] = (), seeds: Any = None, metric: Optional[str] = None,
            overrides: Sequence[str] = (), output_dir: Optional[str] = None, quiet: bool = False,
-           isolate: str = "never") -> Dict[str, Any]:
-    """Train the base and every one-switch variant with the same seeds, then write the report; returns its facts."""
+           isolate: Optional[str] = None) -> Dict[str, Any]:
+    """Train the base and every one-switch variant with the same seeds, then write the report; returns its facts.
+
+    `isolate` is the runner's (`None`: in this process when every run uses this process's backend, else a
+    subprocess per run).
+    """
     from dlzoo.experiments.runner import run_experiment  # lazy: keras
     from dlzoo.experiments.schema import load_experiment  # lazy: components
 
@@ -244,6 +251,10 @@ def ablate(source: Any, switches: Sequence[str] = (), seeds: Any = None, metric:
     where = {}
     for run in experiment.runs:
         where[run.run_id] = (run.choices.get("variant"), run.config["seed"])
+    if isolate is None:  # in this process when every run is on this process's backend (the usual case)
+        import keras  # lazy: keras
+
+        isolate = "never" if {r.backend for r in experiment.runs} == {keras.backend.backend()} else "always"
     summaries = run_experiment(config, output_dir=runs_dir, quiet=quiet, isolate=isolate)
     results: Dict[str, Dict[int, Dict[str, float]]] = {}
     for summary in summaries:
