@@ -24,7 +24,6 @@ is reported before anything trains.
 import copy
 import dataclasses
 import json
-import math
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 

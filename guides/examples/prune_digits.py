@@ -7,7 +7,6 @@ guides/pruning.md gives the numbers of one run.
 """
 
 import keras
-import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
