@@ -67,3 +67,10 @@ def test_memory_estimate_and_blocks():
     assert {b["name"] for b in info["blocks"]} >= {"patch_embedding", "convnext_block", "layer_norm"}
     memory = dlzoo.estimate_memory("image-convnext-tiny", batch_size=64)
     assert memory["bytes"]["activations"] > dlzoo.estimate_memory("image-convnext-tiny", batch_size=1)["bytes"]["activations"]
+
+
+def test_batch_norm_in_the_convnext_backbone_counts_without_allocating():
+    # The patch embedding and ConvNeXt blocks count their norm through registry.count_weights, so Keras'
+    # BatchNormalization (no count_params_for) is counted too (it was an AttributeError).
+    params = {"norm": {"type": "batch_norm"}}
+    assert dlzoo.count_params("image-convnext-tiny", **params) == dlzoo.build("image-convnext-tiny", **params).count_params()

@@ -3,7 +3,7 @@
 import keras
 
 from dlzoo.flops import conv_flops
-from dlzoo.registry import get_block, register_block
+from dlzoo.registry import count_weights, get_block, register_block
 from dlzoo.validation import check_bool, check_float, check_int, check_positive_int, check_rate, check_registered
 
 
@@ -174,7 +174,7 @@ class ConvNeXtBlock(keras.layers.Layer):
         f = self._inner(c)
         bias = int(self.use_bias)
         conv = self.kernel_size * self.kernel_size * c + bias * c
-        norm = self._norm_cls(epsilon=self.norm_epsilon).count_params_for(tuple(input_shape))
+        norm = count_weights(self._norm_cls(epsilon=self.norm_epsilon), tuple(input_shape))
         pointwise = c * f + f * c + bias * (f + c)
         scale = c if self.use_layer_scale else 0
         return conv + norm + pointwise + scale

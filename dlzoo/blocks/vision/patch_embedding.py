@@ -3,7 +3,7 @@
 import keras
 
 from dlzoo.flops import conv_flops
-from dlzoo.registry import get_block, register_block
+from dlzoo.registry import count_weights, get_block, register_block
 from dlzoo.validation import check_bool, check_choice, check_float, check_positive_int, check_registered
 
 NORM_POSITIONS = ("post", "pre", "none")
@@ -147,9 +147,9 @@ class PatchEmbedding(keras.layers.Layer):
         p, d = self.patch_size, self.hidden_dim
         total = p * p * c * d + (d if self.use_bias else 0)
         if self.norm_position == "pre":
-            total += self._norm_cls(epsilon=self.norm_epsilon).count_params_for(tuple(input_shape))
+            total += count_weights(self._norm_cls(epsilon=self.norm_epsilon), tuple(input_shape))
         elif self.norm_position == "post":
-            total += self._norm_cls(epsilon=self.norm_epsilon).count_params_for(self.compute_output_shape(input_shape))
+            total += count_weights(self._norm_cls(epsilon=self.norm_epsilon), self.compute_output_shape(input_shape))
         return total
 
     def flops_for(self, input_shape, **other_shapes):
