@@ -351,6 +351,9 @@ def _structure_problems(raw: Dict[str, Any], file: str) -> List[Problem]:
             problems.append(Problem(file, key, node, "must be a mapping"))
             continue
         for k in node:
+            if section == () and k == "ablation":
+                problems.append(Problem(file, "ablation", node[k], "an ablation runs with `dlzoo ablate FILE`."))
+                continue
             if k not in allowed:
                 full = ".".join(section + (str(k),))
                 hint = did_you_mean(k, list(allowed))
