@@ -14,15 +14,13 @@ import pytest
 
 import dlzoo
 from dlzoo import builder, configs
+from dlzoo.testing.sizes import tiny_models
 from dlzoo.zoo_model import ZooModel
 
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "zoo_configs"
 CONFIG_FILES = sorted(p for p in REPO_CONFIGS.rglob("*") if p.suffix in configs.CONFIG_SUFFIXES)
 NAMES = [p.stem for p in CONFIG_FILES]
-# Test sizes: `*-tiny` configs small enough to build and train in seconds (`convnext-tiny` is the published
-# 28.6M-parameter ConvNeXt-T, a real size of the ladder; it is counted in test_count_params, not built here).
-TEST_SIZE_LIMIT = 2_000_000
-TINY = [n for n in NAMES if n.endswith("-tiny") and dlzoo.count_params(n) <= TEST_SIZE_LIMIT]
+TINY = tiny_models(NAMES)  # test sizes (dlzoo.testing.sizes); convnext-tiny is the published ConvNeXt-T
 FAMILIES = sorted({p.parent.name for p in CONFIG_FILES})
 
 

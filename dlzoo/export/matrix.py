@@ -28,7 +28,7 @@ from dlzoo.export.routes import BACKENDS, FORMATS
 
 
 def matrix_entries(pattern: str = "*-tiny", include_examples: bool = True) -> List[str]:
-    """Every entry of the matrix: the examples, then each zoo model matching `pattern` (or its graphs)."""
+    """Every entry of the matrix: the examples, then each test-size zoo model matching `pattern` (or its graphs)."""
     from dlzoo.export.examples import EXAMPLES  # lazy: keras
 
     entries = list(EXAMPLES) if include_examples else []
@@ -36,7 +36,9 @@ def matrix_entries(pattern: str = "*-tiny", include_examples: bool = True) -> Li
         return entries
     from dlzoo import builder  # lazy: keras
 
-    for name in dlzoo.list_models(pattern):
+    from dlzoo.testing.sizes import tiny_models  # lazy: keras
+
+    for name in tiny_models(dlzoo.list_models(pattern)):
         entry = _GRAPHS.get(builder.resolve(name).get("model"))
         if entry and not entry["forward_is_inference"]:
             graph_names = sorted(entry["fn"](dlzoo.build(name)))

@@ -41,11 +41,15 @@ def block_entries(names=None):
 
 
 def model_names(names=None):
-    """`model:<name>` for every `*-tiny` zoo model."""
+    """`model:<name>` for every test-size `*-tiny` zoo model (`dlzoo.testing.sizes`)."""
     from dlzoo import configs  # lazy: keeps `import dlzoo.testing` light
 
-    found = [MODEL_PREFIX + n for n in configs.config_names() if n.endswith("-tiny")]
-    return [n for n in found if not names or n in names]
+    wanted = [n for n in configs.config_names() if not names or MODEL_PREFIX + n in names]
+    if not any(n.endswith("-tiny") for n in wanted):
+        return []
+    from dlzoo.testing.sizes import tiny_models  # lazy: counting imports Keras
+
+    return [MODEL_PREFIX + n for n in tiny_models(wanted)]
 
 
 def model_inputs(model, batch=2, seq=6, seed=0):

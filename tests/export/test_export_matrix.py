@@ -2,7 +2,7 @@
 
 Run once per backend (`KERAS_BACKEND=jax|torch|tensorflow`); `tools/export_matrix.py` prints all three
 as one table. Each entry is exported to SavedModel and ONNX and verified in a clean process (max abs
-diff <= 1e-4 on three input shapes). The entries come from `dlzoo.list_models("*-tiny")`: a new zoo
+diff <= 1e-4 on three input shapes). The entries are the test-size `*-tiny` models (`dlzoo.testing.sizes`): a new zoo
 family joins the matrix by shipping its tiny config, and a family whose forward pass is a training
 graph is exported through its registered inference graphs (`name:graph`).
 """
@@ -15,13 +15,14 @@ import pytest
 import dlzoo
 from dlzoo.export.examples import EXAMPLES
 from dlzoo.export.matrix import build_entry, format_table, matrix_entries, run_matrix
+from dlzoo.testing.sizes import tiny_models
 
 ENTRIES = matrix_entries()
 
 
 def test_matrix_covers_every_tiny_zoo_model():
     assert importlib.util.find_spec("dlzoo.builder") is not None, "the builder is part of the package"
-    tiny = dlzoo.list_models("*-tiny")
+    tiny = tiny_models(dlzoo.list_models("*-tiny"))
     assert tiny, "the zoo lists no *-tiny model"
     covered = {entry.split(":")[0] for entry in ENTRIES}
     assert set(tiny) <= covered
