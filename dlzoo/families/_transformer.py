@@ -12,7 +12,7 @@ has the same three sections, whose keys are the blocks' own argument names:
 * `norm`: `type` (a registered normalization block) and its arguments (`epsilon`, ...);
 
 and the stack's own arguments at the top level (`num_layers`, `dropout`,
-`norm_position`). `stack_arguments` routes them; nothing else does.
+`norm_position`, `remat`). `stack_arguments` routes them; nothing else does.
 """
 
 from dlzoo.parameters import chosen_by_type, routed_to
@@ -86,6 +86,8 @@ def stack_arguments(p, num_layers, self_attention_mask, use_final_norm, **extra)
     arguments["norm_kwargs"] = norm or None
     if "norm_position" in p:
         arguments["norm_position"] = p["norm_position"]
+    if p.get("remat"):
+        arguments["remat"] = True
     arguments.update(extra)
     return arguments
 

@@ -19,6 +19,7 @@ from dlzoo.registry import register_model
         scale_embeddings=False,
         output_dim=None,
         dropout=0.1,
+        remat=False,
         final_dropout=0.0,
         **_lcm.sections(),
     ),
@@ -49,6 +50,9 @@ def base_lcm(p):
             PreNet. Defaults to `False`.
         output_dim: int or None. PostNet output (`model_output_dim`); `None` = `s`.
         dropout: float. Residual dropout. Defaults to `0.1`.
+        remat: bool. Gradient checkpointing of the Transformer stack(s):
+            recompute each layer in backpropagation instead of storing its
+            activations (needs every dropout rate at 0). Defaults to `False`.
         final_dropout: float. Dropout after the final norm. Defaults to `0.0`.
         attention: dict. `grouped_query_attention` arguments (fairseq2
             initializers unless set; RoPE follows `position`).

@@ -23,6 +23,7 @@ from dlzoo.validation import check_int
         max_sequence_length=512,
         num_segments=2,
         dropout=0.1,
+        remat=False,
         norm_position="post",
         use_pooler=True,
         attention=attention_section(num_heads=12, use_qkv_bias=True, use_output_bias=True, attention_dropout=0.1),
@@ -48,6 +49,9 @@ def bert(p):
         num_segments: int. Segment (token type) vocabulary; `0` drops the
             segment embedding and the `segment_ids` input. Defaults to `2`.
         dropout: float. Embedding and residual dropout. Defaults to `0.1`.
+        remat: bool. Gradient checkpointing of the Transformer stack(s):
+            recompute each layer in backpropagation instead of storing its
+            activations (needs every dropout rate at 0). Defaults to `False`.
         norm_position: str. `"post"` in BERT; with `"pre"` the stack ends
             with a final norm. Defaults to `"post"`.
         use_pooler: bool. Add the `[CLS]` pooler. Defaults to `True`.

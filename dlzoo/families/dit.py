@@ -41,6 +41,7 @@ def _check_image(p):
         learn_sigma=True,
         label_dropout=0.1,
         dropout=0.0,
+        remat=False,
         seed=None,
         timestep=routed_to("timestep_embedding", reserved=("hidden_dim",), frequency_dim=256, frequency_shift=0.0),
         attention=attention_section(num_heads=16, use_qkv_bias=True, use_output_bias=True),
@@ -81,6 +82,9 @@ def dit(p):
         label_dropout: float. Probability of the null class in training
             (classifier-free guidance). Defaults to `0.1`.
         dropout: float. Residual dropout in the blocks. Defaults to `0.0`.
+        remat: bool. Gradient checkpointing of the Transformer stack(s):
+            recompute each layer in backpropagation instead of storing its
+            activations (needs every dropout rate at 0). Defaults to `False`.
         seed: int or None. Seed of the label dropout. Defaults to `None`.
         timestep: dict. `timestep_embedding` arguments: `frequency_dim` (256),
             `frequency_shift` (0 = DiT; 1 = diffusers), `max_period`, `order`.

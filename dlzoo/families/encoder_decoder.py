@@ -17,6 +17,7 @@ from dlzoo.validation import check_positive_int
         num_encoder_layers=6,
         num_decoder_layers=6,
         dropout=0.1,
+        remat=False,
         norm_position="post",
         scale_embeddings=True,
         attention=attention_section(num_heads=8, use_qkv_bias=True, use_output_bias=True, attention_dropout=0.0),
@@ -42,6 +43,9 @@ def encoder_decoder(p):
         num_encoder_layers: int. Encoder layers. Defaults to `6`.
         num_decoder_layers: int. Decoder layers. Defaults to `6`.
         dropout: float. Residual and embedding dropout. Defaults to `0.1`.
+        remat: bool. Gradient checkpointing of the Transformer stack(s):
+            recompute each layer in backpropagation instead of storing its
+            activations (needs every dropout rate at 0). Defaults to `False`.
         norm_position: str. `"post"` as in the paper, or `"pre"` (then each
             stack ends with a final norm). Defaults to `"post"`.
         scale_embeddings: bool. Multiply embeddings by `sqrt(hidden_dim)`.

@@ -15,6 +15,7 @@ GPT2_PAPER = "https://cdn.openai.com/better-language-models/language_models_are_
         num_layers=12,
         max_sequence_length=1024,
         dropout=0.1,
+        remat=False,
         norm_position="pre",
         tie_embeddings=True,
         use_lm_head=True,
@@ -38,6 +39,9 @@ def gpt(p):
         num_layers: int. Number of Transformer layers. Defaults to `12`.
         max_sequence_length: int. Rows of the position table. Defaults to `1024`.
         dropout: float. Embedding and residual dropout. Defaults to `0.1`.
+        remat: bool. Gradient checkpointing of the Transformer stack(s):
+            recompute each layer in backpropagation instead of storing its
+            activations (needs every dropout rate at 0). Defaults to `False`.
         norm_position: str. `"pre"` or `"post"`. Defaults to `"pre"`.
         tie_embeddings: bool. LM head shares the token embedding. Defaults to `True`.
         use_lm_head: bool. Output vocabulary logits (else hidden states).

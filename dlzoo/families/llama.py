@@ -13,6 +13,7 @@ from dlzoo.registry import register_model
         num_layers=32,
         max_sequence_length=4096,
         dropout=0.0,
+        remat=False,
         norm_position="pre",
         tie_embeddings=False,
         use_lm_head=True,
@@ -49,6 +50,9 @@ def llama(p):
             (RoPE has no table; used by memory estimates and servers).
             Defaults to `4096`.
         dropout: float. Embedding and residual dropout. Defaults to `0.0`.
+        remat: bool. Gradient checkpointing of the Transformer stack(s):
+            recompute each layer in backpropagation instead of storing its
+            activations (needs every dropout rate at 0). Defaults to `False`.
         norm_position: str. `"pre"` or `"post"`. Defaults to `"pre"`.
         tie_embeddings: bool. LM head shares the token embedding. Defaults to `False`.
         use_lm_head: bool. Output vocabulary logits (else hidden states).

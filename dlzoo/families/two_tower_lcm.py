@@ -19,6 +19,7 @@ from dlzoo.registry import register_model
         position="rope",
         position_initializer_stddev=1.0,
         dropout=0.1,
+        remat=False,
         final_dropout=0.0,
         timestep_frequency_dim=256,
         cf_guidance_probability=0.15,
@@ -65,6 +66,9 @@ def two_tower_lcm(p):
         position_initializer_stddev: float. Std of a learned table.
             Defaults to `1.0` (the reference `EncoderFrontend`).
         dropout: float. Residual dropout of both towers. Defaults to `0.1`.
+        remat: bool. Gradient checkpointing of the Transformer stack(s):
+            recompute each layer in backpropagation instead of storing its
+            activations (needs every dropout rate at 0). Defaults to `False`.
         final_dropout: float. Dropout after each tower's final norm. Defaults to `0.0`.
         timestep_frequency_dim: int. Timestep sinusoid size (even). Defaults to `256`.
         cf_guidance_probability: float. Context row-dropout probability in

@@ -58,6 +58,7 @@ def _position_grid(p, grid):
         pooling="cls",
         position_grid_size=None,
         dropout=0.0,
+        remat=False,
         drop_path_rate=0.0,
         attention=attention_section(num_heads=12, use_qkv_bias=True, use_output_bias=True, attention_dropout=0.0),
         feedforward=feedforward_section(type="mlp", intermediate_dim=3072, activation="gelu", use_bias=True),
@@ -101,6 +102,9 @@ def vit(p):
             means the grid of `image_shape`. Defaults to `None`.
         dropout: float. Dropout after the embeddings and on each residual
             branch. Defaults to `0.0`.
+        remat: bool. Gradient checkpointing of the Transformer stack(s):
+            recompute each layer in backpropagation instead of storing its
+            activations (needs every dropout rate at 0). Defaults to `False`.
         drop_path_rate: float. Stochastic depth of the last layer (linear
             over depth; DeiT uses 0.1). Defaults to `0.0`.
         attention: dict. `grouped_query_attention` arguments.

@@ -81,6 +81,11 @@ class TransformerStack(keras.layers.Layer):
             `seed + 10 * i`). Defaults to `None`.
         return_hidden_states: bool. Also return each layer's output (for
             feature extraction). Defaults to `False`.
+        remat: bool. Gradient checkpointing: in training, keep only each
+            layer's input and recompute the layer during backpropagation
+            (`keras.remat`: `jax.checkpoint`, `torch.utils.checkpoint`,
+            `tf.recompute_grad`). Needs `dropout`, `attention_dropout` and
+            `drop_path_rate` at 0. Defaults to `False`.
         **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
@@ -113,6 +118,11 @@ class TransformerStack(keras.layers.Layer):
     (2, 5, 16)
 
     Notes:
+        With `remat=True` the recomputed forward pass would draw new dropout
+        masks (Keras seed generators advance on every call), so the
+        gradients would not match the forward pass; remat therefore
+        refuses any non-zero dropout rate. It costs about one extra forward
+        pass per step.
         The linear increase of the drop-path rate with depth is the
         stochastic-depth paper's "linear decay" rule (Huang et al., 2016).
         A post-norm stack already ends with a norm; set
@@ -148,6 +158,7 @@ class TransformerStack(keras.layers.Layer):
         seed=None,
         norm_kwargs=None,
         return_hidden_states=False,
+        remat=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -157,6 +168,7 @@ class TransformerStack(keras.layers.Layer):
         self.final_dropout = check_rate("final_dropout", final_dropout)
         self.drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
         self.seed = check_int("seed", seed, allow_none=True)
+        self.remat = check_bool("remat", remat)
         layer_args = dict(
             num_heads=num_heads,
             intermediate_dim=intermediate_dim,
@@ -192,6 +204,16 @@ class TransformerStack(keras.layers.Layer):
         first = self.transformer_layers[0]
         for arg in layer_args:
             setattr(self, arg, getattr(first, arg))
+        if self.remat:
+            rates = {"dropout": self.dropout, "attention_dropout": self.attention_dropout}
+            rates["drop_path_rate"] = self.drop_path_rate
+            rates["final_dropout"] = self.final_dropout
+            for arg, rate in rates.items():
+                if rate > 0:
+                    raise ValueError(
+                        f"`remat=True` recomputes each layer and would draw new dropout masks, so `{arg}` "
+                        f"must be 0. Received: remat=True, {arg}={rate}."
+                    )
         self.final_norm = first._make_norm("final_norm") if self.use_final_norm else None
         self.final_dropout_layer = None
         if self.final_dropout > 0:
@@ -245,6 +267,11 @@ class TransformerStack(keras.layers.Layer):
             )
         x = inputs
         new_caches, hidden_states = [], []
+        if self.remat and training and cache is None:
+            for layer in self.transformer_layers:
+                x = self._rematerialized(layer, x, padding_mask, context, context_padding_mask, cross_attention_mask, condition)
+                hidden_states.append(x)
+            return self._finish(x, hidden_states, training)
         for i, layer in enumerate(self.transformer_layers):
             outputs = layer(
                 x,
@@ -263,15 +290,42 @@ class TransformerStack(keras.layers.Layer):
             else:
                 x = outputs
             hidden_states.append(x)
+        if cache is not None:
+            return self._finish(x, hidden_states, training), ops.stack(new_caches, axis=1)
+        return self._finish(x, hidden_states, training)
+
+    def _finish(self, x, hidden_states, training):
+        """The final norm and dropout, and the hidden states when asked for."""
         if self.final_norm is not None:
             x = self.final_norm(x)
         if self.final_dropout_layer is not None:
             x = self.final_dropout_layer(x, training=training)
-        if cache is not None:
-            return x, ops.stack(new_caches, axis=1)
         if self.return_hidden_states:
             return x, tuple(hidden_states)
         return x
+
+    @staticmethod
+    def _rematerialized(layer, x, padding_mask, context, context_padding_mask, cross_attention_mask, condition):
+        """One layer's training forward under `keras.remat`: only its inputs are kept for backpropagation.
+
+        The differentiable inputs (`x`, `context`, `condition`) are passed
+        positionally so every backend differentiates through them; masks are
+        closed over (no gradient).
+        """
+        names = [name for name, value in (("context", context), ("condition", condition)) if value is not None]
+
+        def forward(x, *differentiable):
+            return layer(
+                x,
+                padding_mask=padding_mask,
+                context_padding_mask=context_padding_mask,
+                cross_attention_mask=cross_attention_mask,
+                training=True,
+                **dict(zip(names, differentiable)),
+            )
+
+        values = [value for value in (context, condition) if value is not None]
+        return keras.remat(forward)(x, *values)
 
     # ------------------------------------------------------------------ cache
     @staticmethod
@@ -327,7 +381,17 @@ class TransformerStack(keras.layers.Layer):
         return tuple(inputs_shape)
 
     def activation_elements_for(self, input_shape, context_shape=None, **other_shapes):
-        """Elements kept for the backward pass: the sum over the layers (see `TransformerLayer`)."""
+        """Elements kept for the backward pass: the sum over the layers (see `TransformerLayer`).
+
+        With `remat`, only each layer's input is kept, plus the largest single
+        layer's activations, live while that layer is recomputed.
+        """
+        if self.remat:
+            per_layer = [layer.activation_elements_for(input_shape, context_shape=context_shape) for layer in self.transformer_layers]
+            elements = 1
+            for size in input_shape:
+                elements *= int(size)
+            return self.num_layers * elements + max(per_layer)
         return sum(layer.activation_elements_for(input_shape, context_shape=context_shape) for layer in self.transformer_layers)
 
     def non_trainable_params_for(self, input_shape, **other_shapes):
@@ -385,6 +449,7 @@ class TransformerStack(keras.layers.Layer):
                 "seed": self.seed,
                 "norm_kwargs": _plain(self.norm_kwargs),
                 "return_hidden_states": self.return_hidden_states,
+                "remat": self.remat,
             }
         )
         return config
