@@ -683,7 +683,7 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=training["jit_compile"])
 
     train_x = _as_inputs(model, train.x)
-    augmentations = [C.make("augmentation", spec) for spec in config["data"]["augment"]]
+    augmentations = [C.make("augmentation", spec) for spec in config["data"].get("augment") or []]  # none in older runs
     feed = CB.SeededBatches(train_x, train.y, train.sample_weight, batch_size=batch_size,
                             shuffle=training["shuffle"], seed=seed, augmentations=augmentations)
     val_batch = int(training["validation_batch_size"] or batch_size)

@@ -80,7 +80,7 @@ def test_unknown_model_type_lists_the_supported_ones(gpt2_single, tmp_path):
     directory = copy_of(gpt2_single, tmp_path)
     edit_config(directory, model_type="my_custom_model", auto_map={"AutoModel": "modeling_custom.MyModel"})
     with pytest.raises(ValueError, match=r"config.json: Unknown Hugging Face model_type 'my_custom_model'.*"
-                                         r"Allowed: 'bert', 'gpt2', 'llama', 'mistral', 'qwen2', 'qwen3'"):
+                                         r"Allowed: 'bert', 'convnext', 'efficientnet', 'gpt2', 'llama', 'mistral', 'qwen2', 'qwen3', 'resnet', 'vit'"):
         dlzoo.build(str(directory))
 
 
