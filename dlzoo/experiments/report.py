@@ -37,7 +37,11 @@ def _matplotlib():
 
 
 def run_labels(records: List[R.RunRecord]) -> Dict[str, str]:
-    """A short label per run from the config values that differ between runs."""
+    """A short label per run: its values of the experiment's dimensions (a variant's label, a grid value), or
+    else the config values that differ between runs."""
+    choices = [r.info.get("choices") or {} for r in records]
+    if records and all(choices) and len({tuple(sorted(c.items())) for c in choices}) == len(records):
+        return {r.run_id: ", ".join(f"{k}={R.short(v, 24)}" for k, v in c.items()) for r, c in zip(records, choices)}
     keys = R.config_differences(records)
     labels = {}
     for r in records:

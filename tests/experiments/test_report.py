@@ -109,3 +109,12 @@ def test_summary_bars_start_at_zero():
 
     fig = summary_figure(SYNTHETIC, "test_accuracy", run_labels(SYNTHETIC))
     assert fig.axes[0].get_xlim()[0] == 0.0
+
+
+def test_runs_are_labelled_by_their_dimension_values():
+    from dlzoo.experiments.report import run_labels
+
+    runs = [_record("a", "jax", 0.1, 0.9), _record("b", "jax", 0.2, 0.8)]
+    assert run_labels(runs) == {"a": "0.1", "b": "0.2"}  # no recorded choices: the config values that differ
+    runs[0].info["choices"], runs[1].info["choices"] = {"variant": "vit"}, {"variant": "resnet"}
+    assert run_labels(runs) == {"a": "variant=vit", "b": "variant=resnet"}
