@@ -114,18 +114,9 @@ def load_ablation(source: Any, switches: Sequence[str] = (), seeds: Any = None, 
     Raises:
         ExperimentError: every problem found, each naming the switch or key.
     """
-    from dlzoo.experiments.schema import apply_overrides, load_experiment, read_file  # lazy: components
+    from dlzoo.experiments.schema import load_experiment, read_with_overrides  # lazy: components
 
-    if isinstance(source, (str, os.PathLike)):
-        file = os.fspath(source)
-        raw = read_file(file)
-        raw.setdefault("name", os.path.splitext(os.path.basename(file))[0])
-    else:
-        file, raw = "<mapping>", copy.deepcopy(dict(source))
-    try:
-        raw = dict(apply_overrides(raw, overrides))
-    except ValueError as exc:
-        raise ExperimentError([Problem(file, "<overrides>", list(overrides), str(exc))]) from None
+    file, raw = read_with_overrides(source, overrides)
     section = raw.pop("ablation", None) or {}
     problems: List[Problem] = []
     if not isinstance(section, dict):

@@ -242,6 +242,23 @@ def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, 
     return configs.deep_merge(raw, configs.nest_overrides(flat))
 
 
+def read_with_overrides(source: Any, overrides: Sequence[str] = ()) -> Tuple[str, Dict[str, Any]]:
+    """`(file, raw mapping)` of a composition file or mapping with `overrides` merged in (nothing resolved yet).
+
+    A file's `name` defaults to its stem. Bad overrides raise `ExperimentError`.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        file = os.fspath(source)
+        raw = read_file(file)
+        raw.setdefault("name", os.path.splitext(os.path.basename(file))[0])
+    else:
+        file, raw = "<mapping>", copy.deepcopy(dict(source))
+    try:
+        return file, dict(apply_overrides(raw, overrides))
+    except ValueError as exc:
+        raise ExperimentError([Problem(file, "<overrides>", list(overrides), str(exc))]) from None
+
+
 def load_plugins(modules: Sequence[str]) -> None:
     """Import plugin modules (names of installed modules, or `.py` paths) and the `dlzoo.plugins` entry points."""
     dlzoo_plugins.load_plugins()

@@ -149,18 +149,9 @@ def _dimension(key: str, spec: Any, file: str) -> Tuple[Optional[Dimension], Lis
 
 def load_search(source: Any, overrides: Sequence[str] = ()) -> SearchSpec:
     """Read and check a search file; every problem is reported at once, before any trial (`ExperimentError`)."""
-    from dlzoo.experiments.schema import apply_overrides, load_experiment, read_file  # lazy: components
+    from dlzoo.experiments.schema import load_experiment, read_with_overrides  # lazy: components
 
-    if isinstance(source, (str, os.PathLike)):
-        file = os.fspath(source)
-        raw = read_file(file)
-        raw.setdefault("name", os.path.splitext(os.path.basename(file))[0])
-    else:
-        file, raw = "<mapping>", copy.deepcopy(dict(source))
-    try:
-        raw = dict(apply_overrides(raw, overrides))
-    except ValueError as exc:
-        raise ExperimentError([Problem(file, "<overrides>", list(overrides), str(exc))]) from None
+    file, raw = read_with_overrides(source, overrides)
     search = raw.pop("search", None)
     problems: List[Problem] = []
     if not isinstance(search, dict) or search.get("type") != "optuna":
