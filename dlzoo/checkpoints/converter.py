@@ -60,6 +60,22 @@ def linear(checkpoint: str, weight: str) -> TensorRule:
     return TensorRule((checkpoint,), (weight,), "transpose", lambda a: [a[0].T], lambda a: [a[0].T])
 
 
+def lm_head_rules(params: Dict[str, Any]) -> List[TensorRule]:
+    """`lm_head.weight` <-> the LM head's kernel, when the model has an untied head."""
+    if params["use_lm_head"] and not params["tie_embeddings"]:
+        return [linear("lm_head.weight", "lm_head/kernel")]
+    return []
+
+
+def lm_head_ignored(params: Dict[str, Any], embedding: str) -> Dict[str, str]:
+    """An `lm_head.weight` the model has no weight for (tied to `embedding`, or no head), with the reason."""
+    if params["tie_embeddings"]:
+        return {r"lm_head\.weight": f"the LM head is tied to {embedding}"}
+    if not params["use_lm_head"]:
+        return {r"lm_head\.weight": "use_lm_head=False"}
+    return {}
+
+
 def heads_in(checkpoint: str, weight: str, num_heads: int, transposed: bool = True) -> TensorRule:
     """A projection into heads: `Linear` `(n*h, d)` (or GPT-2 `Conv1D` `(d, n*h)`) <-> kernel `(d, n, h)`."""
     if transposed:
@@ -291,6 +307,8 @@ __all__ = [
     "heads_in",
     "heads_out",
     "linear",
+    "lm_head_ignored",
+    "lm_head_rules",
     "mismatches",
     "required_value",
     "rope_theta_of",

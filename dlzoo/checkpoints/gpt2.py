@@ -15,6 +15,8 @@ from dlzoo.checkpoints.converter import (
     heads_in,
     heads_out,
     linear,
+    lm_head_ignored,
+    lm_head_rules,
     mismatches,
     required_value,
     setting,
@@ -120,13 +122,8 @@ class GPT2Converter(Converter):
                 copy(h + "mlp.c_proj.bias", w + "feedforward/output_proj/bias"),
             ]
         rules += [copy("ln_f.weight", "decoder/final_norm/scale"), copy("ln_f.bias", "decoder/final_norm/bias")]
-        if params["use_lm_head"] and not params["tie_embeddings"]:
-            rules.append(linear("lm_head.weight", "lm_head/kernel"))
-        return rules
+        return rules + lm_head_rules(params)
 
     def ignored(self, params):
         ignored = {r"h\.\d+\.attn\.(masked_)?bias": "causal-mask buffer (dlzoo makes the mask)"}
-        if params["tie_embeddings"] or not params["use_lm_head"]:
-            ignored[r"lm_head\.weight"] = "the LM head is tied to wte.weight" if params["tie_embeddings"] else (
-                "use_lm_head=False")
-        return ignored
+        return {**ignored, **lm_head_ignored(params, "wte.weight")}

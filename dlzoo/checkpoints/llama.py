@@ -19,6 +19,8 @@ from dlzoo.checkpoints.converter import (
     heads_in,
     heads_out,
     linear,
+    lm_head_ignored,
+    lm_head_rules,
     mismatches,
     required_value,
     rope_theta_of,
@@ -187,16 +189,11 @@ class LlamaShapedConverter(Converter):
                 rules += [copy(h + f"mlp.{p}_proj.bias", w + f"feedforward/{q}/bias")
                           for p, q in (("gate", "gate_proj"), ("up", "inner_proj"), ("down", "output_proj"))]
         rules.append(copy("norm.weight", "decoder/final_norm/scale"))
-        if params["use_lm_head"] and not params["tie_embeddings"]:
-            rules.append(linear("lm_head.weight", "lm_head/kernel"))
-        return rules
+        return rules + lm_head_rules(params)
 
     def ignored(self, params):
         ignored = {r"layers\.\d+\.self_attn\.rotary_emb\.inv_freq": "RoPE frequency buffer (recomputed)"}
-        if params["tie_embeddings"] or not params["use_lm_head"]:
-            ignored[r"lm_head\.weight"] = ("the LM head is tied to embed_tokens.weight" if params["tie_embeddings"]
-                                           else "use_lm_head=False")
-        return ignored
+        return {**ignored, **lm_head_ignored(params, "embed_tokens.weight")}
 
 
 @register_converter("llama", family="llama", reference=REFERENCE.format("llama"))
