@@ -17,4 +17,7 @@ from dlzoo.blocks.convolution import *  # noqa: F401,F403
 from dlzoo.blocks.diffusion import *  # noqa: F401,F403
 from dlzoo.blocks.embedding import *  # noqa: F401,F403
 from dlzoo.blocks.pooling import *  # noqa: F401,F403
+from dlzoo.blocks.graph import *  # noqa: F401,F403
 from dlzoo.blocks.lcm import *  # noqa: F401,F403
+from dlzoo.blocks.timeseries import *  # noqa: F401,F403
+from dlzoo.blocks.sequence import *  # noqa: F401,F403
