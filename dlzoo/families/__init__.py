@@ -14,6 +14,7 @@ from dlzoo.families import vit  # noqa: F401
 from dlzoo.families import convnext  # noqa: F401
 from dlzoo.families import resnet  # noqa: F401
 from dlzoo.families import efficientnet  # noqa: F401
+from dlzoo.families import egnn  # noqa: F401
 from dlzoo.families import decision_transformer  # noqa: F401
 
 __all__ = []

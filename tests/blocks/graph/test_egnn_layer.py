@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from dlzoo.blocks.graph.egnn_layer import EGNNLayer
+from dlzoo.blocks.graph import EGNNLayer
 from dlzoo.testing import TestCase
 from dlzoo.testing.geometry import random_orthogonal_matrix, relabel_nodes
 
