@@ -32,6 +32,7 @@ COMMANDS = {
     "compare": ("dlzoo.commands.compare", "compare runs"),
     "battery": ("dlzoo.commands.battery", "emit bash/SLURM scripts for a battery of runs"),
     "sample": ("dlzoo.commands.sample", "sample a class-conditional grid from a trained DiT"),
+    "concepts": ("dlzoo.commands.concepts", "encode a text corpus into sentence embeddings (Parquet), in-process or on Spark"),
 }
 
 

@@ -3,8 +3,9 @@
 A dataset component is a function (or class) registered with
 `@dlzoo.register_component("dataset", name)`; called with its options, it
 returns a `Data`. Built-in: `digits` (scikit-learn's 8x8 handwritten digits),
-`arrays` (NumPy `.npy`/`.npz` files) and `concepts` (documents as sequences of
-sentence embeddings for the Large Concept Model, through `dlzoo.concepts`).
+`arrays` (NumPy `.npy`/`.npz` files), `concepts` (documents as sequences of
+sentence embeddings for the Large Concept Model, through `dlzoo.concepts`) and
+`concept_parquet` (the same, streamed from a corpus `dlzoo concepts encode` wrote).
 
 A dataset that reads files declares them: its attribute `data_files(**options)`
 returns `[(option, path), ...]`, and `dlzoo run` checks that each exists while
@@ -14,7 +15,7 @@ it checks the composition file, before any run starts.
 import dataclasses
 import hashlib
 import os
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -381,23 +382,42 @@ def concepts(
     sentence_encoder = C.SentenceEncoder(preset=encoder)
     embedded = C.encode_documents(documents, sentence_encoder, cache_dir=cache_dir)
     suffix = C.encode_affix(C.END_OF_TEXT, sentence_encoder) if end_of_text else None
-    groups, sequences = [], []
-    for doc_index, seq in enumerate(embedded):
+    return concept_sequence_data(embedded, suffix, max_length, files=files,
+                                 info={"source": f"concepts:{corpus}", "encoder": sentence_encoder.identity[:16]})
+
+
+def concept_sequence_data(documents: Iterable[np.ndarray], suffix: Optional[np.ndarray], max_length: int,
+                          files: Sequence[str] = (), info: Optional[Dict[str, Any]] = None) -> Data:
+    """`Data` of concept sequences: each document's `(n_i, dim)` concepts suffixed and wrapped into chunks.
+
+    Args:
+        documents: iterable of `(n_i, dim)` arrays, one per document (consumed once: a stream works).
+        suffix: `(k, dim)` array or None. Appended to every document (the "End of text." concept).
+        max_length: int. Concepts per sequence; longer documents become several chunks of one group.
+        files: sequence of str. Files the data was read from.
+        info: dict or None. Facts about the source, merged into `Data.info`.
+    """
+    from dlzoo import concepts as C  # lazy: keras (dlzoo.concepts imports it)
+
+    groups, sequences, count = [], [], 0
+    for doc_index, seq in enumerate(documents):
+        count += 1
         affixed = C.add_affixes([seq], suffix=suffix)
         for chunk in C.wrap_sequences(affixed, max_length):
             sequences.append(chunk)
             groups.append(doc_index)
+    if not sequences:
+        raise ValueError(f"The dataset has no document with a concept. Received: source={(info or {}).get('source')!r}.")
     embeddings, mask = C.pad_concept_sequences(sequences, max_length=max_length)
     return Data(
         x={"embeddings": embeddings.astype("float32"), "padding_mask": mask.astype(bool)},
         groups=np.asarray(groups, dtype="int64"),
-        files=files,
+        files=list(files),
         info={
-            "source": f"concepts:{corpus}",
-            "documents": len(documents),
+            **(info or {}),
+            "documents": count,
             "sequences": len(sequences),
             "concepts": int(mask.sum()),
-            "encoder": sentence_encoder.identity[:16],
             "embedding_dim": int(embeddings.shape[-1]),
         },
         y_from_x="embeddings",
@@ -413,3 +433,59 @@ def _concepts_files(corpus="stdlib_docstrings", paths=None, **options):
 
 
 concepts.data_files = _concepts_files
+
+
+# --------------------------------------------------------- concept_parquet
+@register_component("dataset", "concept_parquet")
+def concept_parquet(
+    corpus: str,
+    max_documents: Optional[int] = None,
+    min_sentences: int = 1,
+    max_length: int = 32,
+    end_of_text: bool = True,
+    batch_rows: int = 4096,
+) -> Data:
+    """Concept sequences of an encoded corpus: the Parquet shards `dlzoo concepts encode` wrote.
+
+    The shards are streamed (`pyarrow` record batches of `batch_rows`
+    sentences, one document assembled at a time); each document's concepts
+    are suffixed with the "End of text." concept recorded in
+    `_concepts.json` (no sentence encoder runs) and wrapped into chunks of at
+    most `max_length`, exactly as the `concepts` dataset does with the same
+    documents. Chunks of one document share a group id.
+
+    Args:
+        corpus: str. The directory written by `dlzoo concepts encode` (either engine).
+        max_documents: int or None. Keep the first documents only. Defaults to `None` (all).
+        min_sentences: int. Skip documents with fewer sentences. Defaults to `1`.
+        max_length: int. Concepts per sequence. Defaults to `32`.
+        end_of_text: bool. Append the "End of text." concept. Defaults to `True`.
+        batch_rows: int. Sentences per record batch read. Defaults to `4096`.
+
+    Returns:
+        `Data` as the `concepts` dataset gives it (`embeddings`, `padding_mask`, groups).
+
+    Reference:
+        - [LCM team, 2024. Large Concept Models](https://arxiv.org/abs/2412.08821), section 2
+          (the reference trains from Parquet shards of pre-computed sentence embeddings).
+    """
+    from dlzoo.concepts import concept_parquet as P  # lazy: pyarrow only for this dataset
+
+    max_length = check_int("max_length", max_length, min_value=2)
+    check_bool("end_of_text", end_of_text)
+    metadata = P.read_concept_metadata(corpus)
+    documents = P.concept_documents(corpus, min_sentences=min_sentences, max_documents=max_documents,
+                                    batch_rows=batch_rows)
+    suffix = P.end_of_text_concept(metadata) if end_of_text else None
+    files = [os.path.join(corpus, P.METADATA_FILE)] + P.shard_files(corpus)
+    return concept_sequence_data((d.embeddings for d in documents), suffix, max_length, files=files,
+                                 info={"source": f"concept_parquet:{corpus}",
+                                       "encoder": metadata["encoder"]["identity"][:16]})
+
+
+def _concept_parquet_files(corpus=None, **options):
+    """`(option, path)`: the corpus's `_concepts.json` (checked before any run starts)."""
+    return [("corpus", os.path.join(corpus, "_concepts.json"))] if isinstance(corpus, str) else []
+
+
+concept_parquet.data_files = _concept_parquet_files
