@@ -16,5 +16,7 @@ from dlzoo.families import resnet  # noqa: F401
 from dlzoo.families import efficientnet  # noqa: F401
 from dlzoo.families import egnn  # noqa: F401
 from dlzoo.families import decision_transformer  # noqa: F401
+from dlzoo.families import patchtst  # noqa: F401
+from dlzoo.families import dlinear  # noqa: F401
 
 __all__ = []
