@@ -44,7 +44,7 @@ def test_bad_file_lists_every_problem_and_exits_2(tmp_path, capsys):
 def test_components_listing(capsys):
     assert main(["run", "unused.yaml", "--components"]) == 0
     out = capsys.readouterr().out
-    for line in ("dataset: arrays, concepts, digits", "transform: ", "loss: ", "optimizer: "):
+    for line in ("dataset: arrays, concept_parquet, concepts, digits", "transform: ", "loss: ", "optimizer: "):
         assert line in out
     assert "adamw" in out and "early_stopping" in out
 
