@@ -18,5 +18,6 @@ from dlzoo.families import egnn  # noqa: F401
 from dlzoo.families import decision_transformer  # noqa: F401
 from dlzoo.families import patchtst  # noqa: F401
 from dlzoo.families import dlinear  # noqa: F401
+from dlzoo.families import gcn, gat, gin  # noqa: F401
 
 __all__ = []
