@@ -409,7 +409,10 @@ def make_inputs(signature: Signature, sizes: Dict[str, int], seed: int = 0) -> D
                 mask[..., 0] = True
             data[info.name] = mask
         elif "int" in info.dtype:
-            data[info.name] = rng.integers(0, 2, size=shape).astype(info.dtype)  # valid for any vocabulary
+            # {0, 1}: valid for any vocabulary; {0} when the batch axis has one row, so that an index into it
+            # (a graph's edge list or node graph ids, whose batch axis counts nodes) stays in range.
+            high = 1 if shape and shape[0] == 1 else 2
+            data[info.name] = rng.integers(0, high, size=shape).astype(info.dtype)
         else:
             data[info.name] = rng.standard_normal(shape).astype(info.dtype if info.dtype != "bfloat16" else "float32")
     return data

@@ -92,3 +92,5 @@ class SignatureTest(TestCase):
         data = make_inputs(mask_sig, {"batch": 2, "sequence": 5})
         self.assertTrue(data["padding_mask"][:, 0].all())
         self.assertTrue(set(np.unique(data["token_ids"])) <= {0, 1})
+        # One row on the batch axis: ints are 0, so an index into that axis (a graph's edge list) stays in range.
+        self.assertEqual(set(np.unique(make_inputs(mask_sig, {"batch": 1, "sequence": 5})["token_ids"])), {0})
