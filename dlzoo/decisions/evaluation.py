@@ -20,9 +20,12 @@ class Rollout:
         self.returns = [float(target_return)]  # return still to get, before each step
         self.total = 0.0
         self.done = False
+        self.last_inputs = None  # a finished episode keeps its place in the batch with its last window
 
     def inputs(self, space: ActionSpace, return_scale: float) -> Dict[str, np.ndarray]:
         """The last `K` steps, with a zero placeholder for the action about to be chosen."""
+        if self.done:
+            return self.last_inputs
         t = len(self.states)
         if t > space.max_episode_length:
             raise ValueError(
@@ -34,7 +37,9 @@ class Rollout:
         if self.actions:
             actions[:-1] = space.model_actions(np.asarray(self.actions))
         start = max(0, t - space.context_length)
-        return window(np.stack(self.states), actions, np.asarray(self.returns), start, t, space, return_scale)
+        self.last_inputs = window(np.stack(self.states), actions, np.asarray(self.returns), start, t, space,
+                                  return_scale)
+        return self.last_inputs
 
     def step(self, action) -> None:
         observation, reward, terminated, truncated, _ = self.env.step(action)

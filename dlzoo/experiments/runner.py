@@ -57,7 +57,7 @@ import numpy as np
 import yaml
 
 from dlzoo import yaml_io
-from dlzoo.experiments import analysis, environment, locking, runfiles, splitting
+from dlzoo.experiments import analysis, environment, launchers, locking, runfiles, splitting
 from dlzoo.experiments import components as C
 from dlzoo.experiments.datasets import Data, file_hash
 from dlzoo.experiments.schema import Experiment, RunSpec, load_experiment, load_plugins
@@ -185,6 +185,7 @@ def run_experiment(
     rerun: bool = False,
     trust_plugins: bool = False,
     allow_outside_workdir: bool = False,
+    launcher: Optional[Dict[str, Any]] = None,
 ) -> List[Dict[str, Any]]:
     """Run (or resume) every selected run of a composition file; returns their summaries.
 
@@ -202,6 +203,9 @@ def run_experiment(
         trust_plugins: import every plugin the file names.
         allow_outside_workdir: accept a file `output_dir` outside the
             working directory.
+        launcher: `{"name": ..., options}` chosen on the command line: it
+            replaces the file's `launcher:` section (a different name) or
+            overrides its options (the same name). See `launchers.py`.
 
     Raises:
         ExperimentError: the file has problems (nothing ran).
@@ -213,12 +217,14 @@ def run_experiment(
                                  trust_plugins=trust_plugins, allow_outside_workdir=allow_outside_workdir)
     selected = experiment.select(only)
     out = experiment.output_dir
+    chosen = {spec.run_id: launchers.check(launchers.merge(spec.config.get("launcher"), launcher), spec.backend)
+              for spec in selected}
     run_plugins = [os.path.abspath(p) if p.endswith(".py") or os.sep in p else p for p in experiment.plugins]
     write_experiment_index(experiment, out)
     import keras  # lazy: keras
 
     here = keras.backend.backend()
-    summaries, busy = [], []
+    summaries, busy, jobs = [], [], []
     total = len(selected)
     _log(f"experiment {experiment.name}: {total} run(s) -> {out}", quiet)
     for position, spec in enumerate(selected, 1):
@@ -230,7 +236,9 @@ def run_experiment(
             _log(f"{label}: finished before, skipped ({format_metrics(summary)})", quiet)
             summaries.append(summary)
             continue
-        holder = locking.holder(run_dir)
+        how = chosen[spec.run_id]
+        # On several machines, each runs this command; global rank 0 (maybe on another machine) holds the lock.
+        holder = None if launchers.several_machines(how) else locking.holder(run_dir)
         if holder is not None:
             print(f"{label}: skipped: being run by {locking.describe(holder)}", file=sys.stderr, flush=True)
             busy.append((run_dir, holder))
@@ -239,8 +247,12 @@ def run_experiment(
             reason = (runfiles.read_json(os.path.join(run_dir, "run.json")) or {}).get("error")
             _log(f"{label}: resuming ({status}{': ' + reason if reason else ''})", quiet)
         else:
-            _log(f"{label}: {spec.backend}", quiet)
-        in_process = isolate == "never" or (isolate == "auto" and total == 1 and spec.backend == here)
+            _log(f"{label}: {spec.backend}" + (f" ({how.name})" if how.name != "local" else ""), quiet)
+        if how.name == "submitit":
+            jobs.append((label, run_dir, submit_run(run_dir, spec, how, out, quiet, run_plugins)))
+            continue
+        in_process = how.name == "local" and (
+            isolate == "never" or (isolate == "auto" and total == 1 and spec.backend == here))
         if in_process and spec.backend != here:
             raise ValueError(
                 f"Run {spec.run_id} needs backend {spec.backend!r} but this process runs {here!r}; "
@@ -251,17 +263,52 @@ def run_experiment(
             if in_process:
                 summary = execute_run(run_dir, quiet=quiet, plugins=run_plugins)
             else:
-                summary = execute_in_subprocess(run_dir, spec.backend, quiet=quiet, plugins=run_plugins)
+                summary = execute_in_subprocess(run_dir, spec.backend, quiet=quiet, plugins=run_plugins, launcher=how)
         except locking.RunLocked as exc:  # another runner took it between the check and the start
             print(f"{label}: skipped: being run by {locking.describe(exc.holder)}", file=sys.stderr, flush=True)
             busy.append((run_dir, exc.holder))
             continue
         _log(f"{label}: done in {time.perf_counter() - start:.1f} s: {format_metrics(summary)}", quiet)
         summaries.append(summary)
+    summaries += wait_for_jobs(jobs, quiet)
     if busy:
         if len(busy) == 1:
             raise locking.RunLocked(*busy[0])
         raise locking.RunLocked(busy[0][0], busy[0][1], others=len(busy) - 1)
+    return summaries
+
+
+def submit_run(run_dir: str, spec: RunSpec, launcher: launchers.Launcher, output_dir: str, quiet: bool,
+               plugins: Sequence[str]):
+    """Submit one run as a submitit job (the worker, as `dlzoo run` starts it); `None` when not waiting for it."""
+    folder = os.path.join(os.path.abspath(output_dir), "submitit")
+    executor = launchers.submitit_executor(launcher, folder, f"{spec.config['name']}-{spec.index:03d}")
+    job = executor.submit(launchers.run_job, os.path.abspath(run_dir), spec.backend, quiet, list(plugins))
+    _update_run_json(run_dir, launcher={"name": "submitit", "job_id": str(job.job_id),
+                                        "folder": str(launcher["folder"] or folder)})
+    _log(f"  submitted as job {job.job_id} (logs: {launcher['folder'] or folder})", quiet)
+    return job if launcher["wait"] else None
+
+
+def wait_for_jobs(jobs, quiet: bool = False) -> List[Dict[str, Any]]:
+    """The summaries of the submitted runs we wait for; raises `RunFailed` for the first failed one, after all ended."""
+    summaries, failures = [], []
+    for label, run_dir, job in jobs:
+        if job is None:
+            continue
+        try:
+            summary = job.result()
+        except Exception as exc:  # the job failed: its run.json says why
+            info = runfiles.read_json(os.path.join(run_dir, "run.json")) or {}
+            reason = info.get("error") or info.get("reason") or first_line(exc)
+            failures.append(f"Run {os.path.basename(run_dir)} failed in job {job.job_id}: {reason}; "
+                            f"see {os.path.join(run_dir, 'output.log')} and the job's logs ({job.paths.stdout}).")
+            continue
+        _log(f"{label}: done (job {job.job_id}): {format_metrics(summary)}", quiet)
+        summaries.append(summary)
+    if failures:
+        more = f" ({len(failures) - 1} more run(s) failed too)" if len(failures) > 1 else ""
+        raise RunFailed(failures[0] + more)
     return summaries
 
 
@@ -277,8 +324,12 @@ def format_metrics(summary: Optional[Dict[str, Any]], limit: int = 4) -> str:
     return ", ".join(parts) or "no metrics"
 
 
-def execute_in_subprocess(run_dir: str, backend: str, quiet: bool = False, plugins: Sequence[str] = ()) -> Dict[str, Any]:
+def execute_in_subprocess(run_dir: str, backend: str, quiet: bool = False, plugins: Sequence[str] = (),
+                          launcher: Optional[launchers.Launcher] = None) -> Dict[str, Any]:
     """Run one run in a fresh Python with `KERAS_BACKEND=backend`; its output is shown and kept in `output.log`.
+
+    With the torchrun launcher the worker runs in `nproc_per_node` processes
+    (`python -m torch.distributed.run ... -m dlzoo.experiments.worker`).
 
     Raises:
         RunFailed: the worker failed; the message is its one-line reason
@@ -292,6 +343,10 @@ def execute_in_subprocess(run_dir: str, backend: str, quiet: bool = False, plugi
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     command = [sys.executable, "-m", "dlzoo.experiments.worker", run_dir]
+    torchrun = launcher is not None and launcher.name == "torchrun"
+    if torchrun:
+        env[launchers.PROCESS_GROUP_ENV] = launcher["process_group"]
+        command = launchers.torchrun_prefix(launcher, os.path.basename(run_dir)) + command[2:]
     if quiet:
         command.append("--quiet")
     for module in plugins:
@@ -321,8 +376,9 @@ def execute_in_subprocess(run_dir: str, backend: str, quiet: bool = False, plugi
         status = locking.refresh_status(run_dir)  # a killed worker's run becomes "interrupted"
         info = runfiles.read_json(os.path.join(run_dir, "run.json")) or {}
         reason = reported[-1] if reported else info.get("error") or info.get("reason") or "no reason recorded"
+        # torchrun exits 1 whatever its workers' codes: a worker's error line means bad input (or a lock).
         raise RunFailed(f"Run {name} {status or 'failed'} (exit code {code}): {reason}; see {log_path}.",
-                        input_error=code == EXIT_INPUT_ERROR)
+                        input_error=code == EXIT_INPUT_ERROR or (torchrun and bool(reported)))
     summary = runfiles.read_json(os.path.join(run_dir, "summary.json"))
     if summary is None:
         raise RunFailed(f"Run {name} wrote no summary.json; see {log_path}.")
@@ -440,7 +496,15 @@ def execute_run(run_dir: str, quiet: bool = False, plugins: Sequence[str] = ()) 
     naming the holder if another process has it). A failure leaves
     `run.json` with `"status": "failed"` and the `error`; Ctrl-C or a
     SystemExit leaves `"interrupted"`.
+
+    In a process group started by torchrun (`data_parallel.group()`), rank 0
+    does all that; the other ranks train with it and write nothing (they
+    return None).
     """
+    from dlzoo.experiments import data_parallel  # lazy: keras
+
+    if not data_parallel.group().primary:
+        return _execute_locked(run_dir, True, plugins)
     with locking.RunLock(run_dir):
         _update_run_json(run_dir, status=locking.RUNNING, started=time.strftime("%Y-%m-%dT%H:%M:%S"),
                          pid=os.getpid(), host=socket.gethostname(), error=None, reason=None)
@@ -460,6 +524,7 @@ def _execute_locked(run_dir: str, quiet: bool, plugins: Sequence[str]) -> Dict[s
     import keras  # lazy: keras
 
     from dlzoo import builder  # lazy: keras
+    from dlzoo.experiments import data_parallel  # lazy: keras
 
     config = load_run_config(run_dir)
     run_info = runfiles.read_json(os.path.join(run_dir, "run.json")) or {}
@@ -473,23 +538,28 @@ def _execute_locked(run_dir: str, quiet: bool, plugins: Sequence[str]) -> Dict[s
         )
     seed = int(config["seed"])
     started = time.perf_counter()
-    runfiles.write_json(os.path.join(run_dir, "environment.json"), environment.capture(seed))
+    writer = data_parallel.group().primary  # with torchrun, only rank 0 writes the run's files
+    if writer:
+        runfiles.write_json(os.path.join(run_dir, "environment.json"), environment.capture(seed))
 
     keras.utils.set_random_seed(seed)
     prepared = prepare_data(config)
-    runfiles.write_json(os.path.join(run_dir, "data_fingerprint.json"), fingerprint(prepared))
-    _save_splits(os.path.join(run_dir, "splits.npz"), prepared)
+    if writer:
+        runfiles.write_json(os.path.join(run_dir, "data_fingerprint.json"), fingerprint(prepared))
+        _save_splits(os.path.join(run_dir, "splits.npz"), prepared)
 
     model_config = builder.resolve(
         config["model"]["name"], extensions=config["model"]["extensions"] or None, **(config["model"]["params"] or {})
     )
-    runfiles.write_json(os.path.join(run_dir, "model.json"), model_config)
+    if writer:
+        runfiles.write_json(os.path.join(run_dir, "model.json"), model_config)
 
     fold_results = []
     k = len(prepared.folds)
     for fold in range(k):
         fold_dir = run_dir if k == 1 else os.path.join(run_dir, f"fold_{fold}")
-        os.makedirs(fold_dir, exist_ok=True)
+        if writer:
+            os.makedirs(fold_dir, exist_ok=True)
         done = runfiles.read_json(os.path.join(fold_dir, "fold_summary.json"))
         if done is not None and done.get("status") == FINISHED:
             _log(f"  fold {fold + 1}/{k}: finished before", quiet or k == 1)
@@ -501,6 +571,8 @@ def _execute_locked(run_dir: str, quiet: bool, plugins: Sequence[str]) -> Dict[s
                             analyze=(fold == 0 and config["training"]["analysis"]), run_dir=run_dir)
         fold_results.append(result)
 
+    if not writer:
+        return None
     summary = summarize(config, run_dir, fold_results, model_config, time.perf_counter() - started)
     runfiles.write_json(os.path.join(run_dir, "summary.json"), summary)
     _update_run_json(run_dir, status=FINISHED, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
@@ -659,7 +731,9 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
 
     from dlzoo import builder  # lazy: keras
     from dlzoo.experiments import callbacks as CB  # lazy: keras
+    from dlzoo.experiments import data_parallel  # lazy: keras
 
+    processes = data_parallel.group()
     indices = prepared.folds[fold]
     data = prepared.data
     train = data.take(indices["train"])
@@ -668,7 +742,8 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
         "test": data.take(indices["test"]) if len(indices["test"]) else None,
     }
     train, others, states = apply_transforms(config, train, others)
-    runfiles.write_json(os.path.join(fold_dir, "transforms.json"), {"transforms": states})
+    if processes.primary:
+        runfiles.write_json(os.path.join(fold_dir, "transforms.json"), {"transforms": states})
     val, test = others["validation"], others["test"]
 
     training = config["training"]
@@ -686,6 +761,8 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
     augmentations = [C.make("augmentation", spec) for spec in config["data"].get("augment") or []]  # none in older runs
     feed = CB.SeededBatches(train_x, train.y, train.sample_weight, batch_size=batch_size,
                             shuffle=training["shuffle"], seed=seed, augmentations=augmentations)
+    if processes.size > 1:  # this rank's share of each global batch
+        feed = data_parallel.ShardedBatches(feed, processes.rank, processes.size)
     val_batch = int(training["validation_batch_size"] or batch_size)
     val_feed = None
     if val is not None:
@@ -704,16 +781,22 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
     seed_backup = CB.SeedStateBackup(backup_dir, resume_epoch=initial_epoch or None)
     best = CB.BestCheckpoint(best_path, monitor, training["mode"], history_rows)
     callbacks: List[Any] = [CB.EpochSetter(feed)] + user_callbacks + [CB.ReplayMonitors(user_callbacks, history_rows)]
-    callbacks.append(CB.HistoryLogger(history_path, initial_epoch=initial_epoch))
-    if training["tensorboard"] and _tensorboard_available():
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(fold_dir, "tensorboard")))
-    if training["save_checkpoints"]:
-        callbacks += [best, CB.LastCheckpoint(last_path)]
-    callbacks += [seed_backup, keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False)]
+    if processes.primary:
+        callbacks.append(CB.HistoryLogger(history_path, initial_epoch=initial_epoch))
+        if training["tensorboard"] and _tensorboard_available():
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(fold_dir, "tensorboard")))
+        if training["save_checkpoints"]:
+            callbacks += [best, CB.LastCheckpoint(last_path)]
+        callbacks += [seed_backup, keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False)]
+    else:  # the other ranks resume from rank 0's backup and write nothing
+        callbacks += [data_parallel.ReadOnlySeedStateBackup(backup_dir, resume_epoch=initial_epoch or None),
+                      data_parallel.ReadOnlyBackupAndRestore(backup_dir)]
+    if processes.size > 1:
+        callbacks.append(data_parallel.GradientAllReduce(feed))  # last: after the backup was restored
 
     if initial_epoch:
         _log(f"  resuming from epoch {initial_epoch}", quiet)
-    verbose = 0 if quiet else (1 if sys.stdout.isatty() else 2)
+    verbose = 0 if quiet or not processes.primary else (1 if sys.stdout.isatty() else 2)
     fit_start = time.perf_counter()
     epochs = int(training["epochs"])
     # fit runs even when the backup says every epoch is done (killed before the fold summary was
@@ -722,6 +805,8 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
     # global Python RNG, which a resumed process cannot reproduce).
     model.fit(feed, validation_data=val_feed, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
     fit_seconds = time.perf_counter() - fit_start
+    if not processes.primary:
+        return None  # rank 0 evaluates and writes the results
     previous = runfiles.read_json(os.path.join(fold_dir, "fold_progress.json")) or {}
     train_seconds = float(previous.get("train_seconds", 0.0)) + fit_seconds
     runfiles.write_json(os.path.join(fold_dir, "fold_progress.json"), {"train_seconds": train_seconds})

@@ -55,6 +55,22 @@ def test_the_model_reads_the_return_still_to_get_and_its_past_actions():
         states.append(observation)
 
 
+def test_episodes_of_different_lengths_end_on_their_own():
+    seeds = [0, 3, 5, 11]
+    result = evaluate_conditioned(RecordingModel(), make_cartpole, target_return=100.0, seeds=seeds)
+    expected = []
+    for seed in seeds:  # always pushing right, replayed directly
+        env = make_cartpole()
+        env.reset(seed=seed)
+        steps, done = 0, False
+        while not done:
+            _, _, terminated, truncated, _ = env.step(1)
+            steps, done = steps + 1, terminated or truncated
+        expected.append(steps)
+    assert len(set(expected)) > 1  # the test needs episodes that end at different steps
+    assert result["lengths"] == expected and result["returns"] == [float(n) for n in expected]
+
+
 def test_an_episode_past_the_timestep_table_is_refused():
     with pytest.raises(ValueError, match="max_episode_length=4.*timestep=4"):
         evaluate_conditioned(RecordingModel(max_episode_length=4), make_cartpole, 100.0, seeds=[0])
