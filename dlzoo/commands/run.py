@@ -8,7 +8,11 @@ directory under `--out` (default: the file's `output_dir`, else
 an interrupted or failed one from its last finished epoch, and skips (naming
 it) a run that another live process is working on. Plugins the file names
 are imported only with `--plugins NAME` or `--trust-plugins`, and never for
-`--list`. See `guides/experiments.md`.
+`--list`. `--launcher torchrun --nproc-per-node 2` trains each run in two
+PyTorch processes (data parallel); `--launcher submitit` submits each run as
+a job (SLURM); both replace the file's `launcher:` section (or set its options,
+when it names the same launcher). See `guides/experiments.md` and
+`guides/scaling.md`.
 """
 
 import os
@@ -33,6 +37,11 @@ def add_arguments(parser):
     parser.add_argument("--rerun", action="store_true", help="run finished runs again, in new directories")
     parser.add_argument("--isolate", choices=("auto", "always", "never"), default="auto",
                         help="a subprocess per run (always), none (never), or when needed (auto, the default)")
+    parser.add_argument("--launcher", metavar="NAME", default=None,
+                        help="how each run starts: local (default), torchrun (several PyTorch processes), "
+                             "submitit (a job each, SLURM); other options: launcher.KEY=VALUE overrides")
+    parser.add_argument("--nproc-per-node", metavar="N", type=int, default=None,
+                        help="torchrun: processes per machine (sets launcher.nproc_per_node)")
     parser.add_argument("--list", dest="list_runs", action="store_true",
                         help="check the file and list its runs without running anything (imports no plugin)")
     parser.add_argument("--components", action="store_true",
@@ -66,6 +75,7 @@ def run(args):
             rerun=args.rerun,
             trust_plugins=args.trust_plugins,
             allow_outside_workdir=args.allow_outside_workdir,
+            launcher=_launcher(args),
         )
     except ExperimentError as exc:
         print(f"dlzoo run: {exc}", file=sys.stderr)
@@ -76,7 +86,19 @@ def run(args):
     except RunLocked as exc:
         print(f"dlzoo run: error: {exc}", file=sys.stderr)
         return 1
+    except ImportError as exc:  # a launcher's package is missing
+        print(f"dlzoo run: error: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _launcher(args):
+    """The command line's launcher choice (`None`: the file's)."""
+    if args.launcher is None and args.nproc_per_node is None:
+        return None
+    if args.launcher is None:
+        return {"name": "torchrun", "nproc_per_node": args.nproc_per_node}
+    return {"name": args.launcher, "nproc_per_node": args.nproc_per_node}
 
 
 def _list(args):

@@ -9,6 +9,7 @@ seed: 0
 backend: [jax, torch]             # each run in its own process with KERAS_BACKEND set
 search: grid                      # or {type: random, samples: 8, seed: 0}
 plugins: []                       # modules imported first (they register components)
+launcher: {name: torchrun, nproc_per_node: 2}   # how each run starts: local (default), torchrun, submitit
 data:
   dataset: {name: digits}         # registered dataset + its options
   transforms: [{name: scale, factor: 0.0625}]
@@ -59,6 +60,7 @@ from dlzoo import configs, yaml_io
 from dlzoo import plugins as dlzoo_plugins
 from dlzoo.experiments import components as C
 from dlzoo.experiments import expand as E
+from dlzoo.experiments import launchers
 from dlzoo.experiments import ranges
 from dlzoo.registry import did_you_mean
 from dlzoo.serving.model_facts import num_classes
@@ -75,6 +77,7 @@ DEFAULTS: Dict[str, Any] = {
     "backend": None,
     "search": "grid",
     "plugins": [],
+    "launcher": None,
     "data": {
         "dataset": None,
         "transforms": [],
@@ -115,7 +118,8 @@ SECTIONS = {
     ("training",): DEFAULTS["training"],
 }
 
-LIST_TYPED = {("data", "transforms"), ("data", "augment"), ("metrics",), ("callbacks",), ("model", "extensions"), ("plugins",)}
+LIST_TYPED = {("data", "transforms"), ("data", "augment"), ("metrics",), ("callbacks",), ("model", "extensions"), ("plugins",),
+              ("launcher", "setup")}
 
 
 #: `Problem.value` of a problem about the file as a whole (no key, no value to show).
@@ -630,6 +634,10 @@ def run_problems(config: Dict[str, Any], file: str, unknown_ok: bool = False, ch
     msg = _num(config["seed"], minimum=0, integer=True)
     if msg:
         problems.append(Problem(file, "seed", config["seed"], msg))
+    try:
+        launchers.check(config["launcher"], backend)
+    except (ValueError, ImportError) as exc:
+        problems.append(Problem(file, "launcher", config["launcher"], str(exc)))
 
     data = config["data"]
     if data["dataset"] is None:
