@@ -56,6 +56,7 @@ def ensure_builtins() -> None:
         return
     _LOADED = True
     from dlzoo.experiments import augmentations, builtins, datasets, search_pruning, transforms  # noqa: F401  (register; lazy: keras)
+    from dlzoo.experiments import time_series  # noqa: F401  (registers the `time_series` dataset)
 
     import dlzoo.lcm.losses  # noqa: F401  (the LCM losses register themselves as components; lazy: keras)
 

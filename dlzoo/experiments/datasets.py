@@ -15,7 +15,7 @@ it checks the composition file, before any run starts.
 import dataclasses
 import hashlib
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -61,6 +61,11 @@ class Data:
             model that reconstructs or shifts its input, e.g. the LCM).
         sample_weight_from_x: str or None. `sample_weight` is
             `x[sample_weight_from_x]` as float32 (e.g. a padding mask).
+        extra_metrics: callable or None. `(split data, predictions) ->
+            {name: value}`: metrics that need facts of the data the model
+            does not see (a forecast's MASE scale and naive baselines, see
+            `time_series`); the runner reports them as `val_<name>` and
+            `test_<name>` next to the Keras metrics.
     """
 
     x: Any
@@ -73,6 +78,7 @@ class Data:
     info: Dict[str, Any] = dataclasses.field(default_factory=dict)
     y_from_x: Optional[str] = None
     sample_weight_from_x: Optional[str] = None
+    extra_metrics: Optional[Callable[["Data", Any], Dict[str, float]]] = None
 
     def __len__(self) -> int:
         return int(len(_first_array(self.x)))

@@ -822,6 +822,11 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
         evaluation.update({f"val_{k}": v for k, v in _evaluate(model, _as_inputs(model, val.x), val.y, val.sample_weight, eval_batch).items()})
     if test is not None:
         evaluation.update({f"test_{k}": v for k, v in _evaluate(model, _as_inputs(model, test.x), test.y, test.sample_weight, eval_batch).items()})
+    if data.extra_metrics is not None:  # metrics that need facts of the data (a forecast's MASE scale)
+        for prefix, part in (("val", val), ("test", test)):
+            if part is not None:
+                predictions = keras_numpy(model.predict(_as_inputs(model, part.x), batch_size=eval_batch, verbose=0))
+                evaluation.update({f"{prefix}_{k}": float(v) for k, v in data.extra_metrics(part, predictions).items()})
 
     if training["save_predictions"]:
         target, which, split_name = (test, indices["test"], "test") if test is not None else (val, indices["validation"], "validation")
