@@ -88,7 +88,12 @@ def start_from_environment() -> ProcessGroup:
     if backend == "auto":
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        local_rank, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        if local_rank >= gpus:
+            raise ValueError(f"Each process uses one GPU, but this machine has {gpus} and torchrun started process "
+                             f"{local_rank}: set `launcher.nproc_per_node` to at most {gpus}. "
+                             f"Received: LOCAL_RANK={local_rank}.")
+        torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
     _current = ProcessGroup(rank=dist.get_rank(), size=dist.get_world_size())
