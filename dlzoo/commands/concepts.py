@@ -34,6 +34,8 @@ def add_arguments(parser):
     encode.add_argument("--batch-size", type=int, default=64, help="sentences per encoder pass (default: 64)")
     encode.add_argument("--batch-documents", type=int, default=256,
                         help="documents per encoding batch: the memory bound (default: 256)")
+    encode.add_argument("--shard-documents", type=int, default=8192,
+                        help="documents per shard with the local engine (default: 8192)")
     encode.add_argument("--partitions", type=int, default=None,
                         help="Spark partitions, one shard each (default: the session's parallelism)")
     encode.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
@@ -49,7 +51,8 @@ def run(args):
             args.input, args.out, engine=args.engine, master=args.master, format=args.format, field=args.field,
             text_mode=args.text_mode, splitter=args.splitter, encoder=args.encoder,
             sequence_length=args.sequence_length, batch_size=args.batch_size,
-            batch_documents=args.batch_documents, partitions=args.partitions, overwrite=args.overwrite,
+            batch_documents=args.batch_documents, shard_documents=args.shard_documents,
+            partitions=args.partitions, overwrite=args.overwrite,
         )
     except JavaNotFoundError as error:
         raise UsageError(str(error)) from None
