@@ -211,11 +211,16 @@ def _check_submitit(options: Dict[str, Any]) -> None:
 
 
 def merge(file_section: Any, command_line: Optional[Mapping[str, Any]]) -> Any:
-    """The launcher section after the command line's choice: a different name replaces the file's section."""
+    """The launcher section after the command line's choice.
+
+    A name other than the one the file's section names replaces that section;
+    otherwise (the same name, or a section without a name, e.g. made by
+    `launcher.partition=gpu` overrides) the command line sets its options.
+    """
     if not command_line:
         return file_section
     base = {"name": file_section} if isinstance(file_section, str) else dict(file_section or {})
-    if command_line.get("name") not in (None, base.get("name", "local")):
+    if base.get("name") is not None and command_line.get("name") not in (None, base["name"]):
         base = {}
     base.update({k: v for k, v in command_line.items() if v is not None})
     return base

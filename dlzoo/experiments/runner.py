@@ -214,11 +214,11 @@ def run_experiment(
             (raised after the other runs were done).
     """
     experiment = load_experiment(source, overrides=overrides, plugins=plugins, output_dir=output_dir,
-                                 trust_plugins=trust_plugins, allow_outside_workdir=allow_outside_workdir)
+                                 trust_plugins=trust_plugins, allow_outside_workdir=allow_outside_workdir,
+                                 launcher=launcher)
     selected = experiment.select(only)
     out = experiment.output_dir
-    chosen = {spec.run_id: launchers.check(launchers.merge(spec.config.get("launcher"), launcher), spec.backend)
-              for spec in selected}
+    chosen = {spec.run_id: launchers.check(spec.config["launcher"], spec.backend) for spec in selected}
     run_plugins = [os.path.abspath(p) if p.endswith(".py") or os.sep in p else p for p in experiment.plugins]
     write_experiment_index(experiment, out)
     import keras  # lazy: keras

@@ -778,6 +778,7 @@ def load_experiment(
     import_plugins: bool = True,
     allow_outside_workdir: bool = False,
     check_data: bool = True,
+    launcher: Optional[Mapping[str, Any]] = None,
 ) -> Experiment:
     """Read, check and expand a composition file.
 
@@ -800,6 +801,8 @@ def load_experiment(
         check_data: bool. Load each dataset to check its labels against the
             model's head. Defaults to `True`. (Data files named in the
             dataset options are always checked to exist.)
+        launcher: the command line's launcher (`{"name": ..., options}`),
+            merged into the file's `launcher:` section by `launchers.merge`.
 
     Raises:
         ExperimentError: every problem found, before anything runs.
@@ -815,6 +818,8 @@ def load_experiment(
         raw = apply_overrides(raw, overrides)
     except ValueError as exc:
         raise ExperimentError([Problem(file, "<overrides>", list(overrides), str(exc))]) from None
+    if launcher:
+        raw["launcher"] = launchers.merge(raw.get("launcher"), launcher)
     _LABEL_CACHE.clear()
     explicit = [os.fspath(p) for p in plugins]
     declared = [m for m in E.alternatives(raw.get("plugins") or [], True)[0] if isinstance(m, str)]

@@ -69,6 +69,7 @@ def test_the_command_line_replaces_or_completes_the_file_section():
     file_section = {"name": "submitit", "partition": "gpu"}
     assert launchers.merge(file_section, {"name": "torchrun", "nproc_per_node": 2}) == {"name": "torchrun", "nproc_per_node": 2}
     assert launchers.merge(file_section, {"name": "submitit", "nproc_per_node": None}) == file_section
+    assert launchers.merge({"partition": "gpu"}, {"name": "submitit"}) == {"partition": "gpu", "name": "submitit"}
     assert launchers.merge(None, None) is None
 
 
