@@ -14,6 +14,7 @@ import keras
 
 import dlzoo.lcm.losses  # noqa: F401  (a saved, compiled LCM names its loss: registered before loading)
 from dlzoo import checkpoints, configs
+from dlzoo.checkpoints import placeholder_weights
 from dlzoo.compat import legacy_files
 from dlzoo.extensions import check_conflicts, make_extension, transfer_weights
 from dlzoo.extensions.lora import lora_layers
@@ -53,13 +54,25 @@ def build(source, extensions=None, check_memory=True, **params) -> ZooModel:
         MemoryError: the weights would not fit in the available memory.
     """
     config = resolve(source, extensions=extensions, **params)
-    model = build_resolved(config, check_memory=check_memory)
     if checkpoints.is_checkpoint_dir(source):
-        model.checkpoint_report = checkpoints.load_weights(model, source)
-    elif isinstance(source, (str, os.PathLike)) and configs.is_preset_dir(source):
+        return _build_from_checkpoint(config, source, check_memory)
+    model = build_resolved(config, check_memory=check_memory)
+    if isinstance(source, (str, os.PathLike)) and configs.is_preset_dir(source):
         weights = os.path.join(os.fspath(source), configs.PRESET_WEIGHTS_FILE)
         if os.path.exists(weights):
             _load_preset_weights(model, weights, source, params, extensions)
+    return model
+
+
+def _build_from_checkpoint(config, path, check_memory) -> ZooModel:
+    """The model of a Hugging Face checkpoint, its weights created as zeros and then filled from the files."""
+    initializers = {}
+    with placeholder_weights.zero_initialized_variables(initializers):
+        model = build_resolved(config, check_memory=check_memory)
+    report = checkpoints.load_weights(model, path)
+    loaded = {weight for rule in report["rules"] for weight in rule.weights}
+    report["initialized"] = placeholder_weights.initialize_unloaded(initializers, loaded)
+    model.checkpoint_report = report
     return model
 
 

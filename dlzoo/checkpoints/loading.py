@@ -206,7 +206,9 @@ def load_weights(model, path) -> Dict[str, Any]:
 
     Returns:
         dict: `loaded` (number of tensors read), `ignored` (`{name: reason}`),
-        `unassigned` (weights left as initialized), `size_on_disk` (bytes).
+        `unassigned` (weights left as initialized), `rules` (the tensor
+        rules applied, each naming the `weights` it assigned), `size_on_disk`
+        (bytes).
     """
     plan = plan_loading(model, path)
     files: CheckpointFiles = plan["files"]
@@ -228,7 +230,7 @@ def load_weights(model, path) -> Dict[str, Any]:
                     _assign(variables[weight], value)
                 del values
     return {"loaded": loaded, "ignored": plan["ignored"], "unassigned": plan["unassigned"],
-            "size_on_disk": files.size_on_disk}
+            "rules": plan["rules"], "size_on_disk": files.size_on_disk}
 
 
 def _assign(variable, value: np.ndarray) -> None:
