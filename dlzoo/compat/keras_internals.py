@@ -48,3 +48,86 @@ class unlocked:
 
     def __exit__(self, *exc):
         self.tracker.lock()
+
+
+class uninitialized_variables:
+    """Context manager: variables created inside get shapes and paths but no values (nothing is allocated).
+
+    Keras defers a variable's initialization inside a `keras.StatelessScope`
+    and queues it on a global list (`global_state` "uninitialized_variables")
+    that the next initializing scope would fill; this scope does not
+    initialize, and on exit the queue is put back as it was, so the variables
+    made inside stay empty for good (read only their `path` and `shape`).
+    Python's and NumPy's global random states (from which Keras draws the
+    default seeds of initializers and seed generators) are restored too, so
+    building a model afterwards gives the same weights as without this scope.
+    dlzoo uses it to read a 7B model's layout without allocating 28 GB.
+    """
+
+    def __enter__(self):
+        import random
+
+        import keras  # lazy: this module is imported without Keras elsewhere
+        import numpy as np
+        from keras.src.backend.common import global_state
+
+        self._random_states = (random.getstate(), np.random.get_state())
+        self._state = global_state
+        self._queued = list(global_state.get_global_attribute("uninitialized_variables", []) or [])
+        self._scope = keras.StatelessScope(initialize_variables=False)
+        self._scope.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        import random
+
+        import numpy as np
+
+        self._scope.__exit__(*exc)
+        self._state.set_global_attribute("uninitialized_variables", self._queued)
+        random.setstate(self._random_states[0])
+        np.random.set_state(self._random_states[1])
+
+
+class zero_initialized_variables:
+    """Context manager: variables created inside are zeros, and each one's own initializer is recorded.
+
+    Every backend's `keras.Variable` runs its initializer through
+    `Variable._initialize_with_initializer(initializer)`; inside this scope
+    that method is given `Zeros()` instead, and `initializers` receives
+    `{id(variable): (variable, initializer)}`. The method is put back on
+    exit, also when the block raises. Not thread-safe.
+
+    Args:
+        initializers: dict to fill.
+    """
+
+    _method = "_initialize_with_initializer"
+
+    def __init__(self, initializers):
+        self.initializers = initializers
+
+    def __enter__(self):
+        import keras  # lazy: this module is imported without Keras elsewhere
+
+        variable_class = keras.Variable
+        self._class = variable_class
+        self._own = self._method in variable_class.__dict__
+        original = getattr(variable_class, self._method)
+        zeros = keras.initializers.Zeros()
+        initializers = self.initializers
+
+        def initialize_with_zeros(variable, initializer):
+            initializers[id(variable)] = (variable, initializer)
+            original(variable, zeros)
+
+        self._original = original
+        setattr(variable_class, self._method, initialize_with_zeros)
+        return initializers
+
+    def __exit__(self, *exc):
+        if self._own:
+            setattr(self._class, self._method, self._original)
+        else:
+            delattr(self._class, self._method)
+
