@@ -249,9 +249,11 @@ def estimate_memory(
     batch_size: int = 1,
     sequence_length: Optional[int] = None,
     extensions=None,
+    mesh=None,
+    strategy: str = "model",
     **params,
 ) -> Dict[str, Any]:
-    """Estimate training memory: weights, gradients, optimizer state and activations.
+    """Estimate training memory: weights, gradients, optimizer state and activations (per device on a mesh).
 
     Formula (P = parameter count, w = bytes per weight of the dtype policy
     (4 for float32 and the `mixed_*` policies, 2 for float16/bfloat16),
@@ -273,6 +275,14 @@ def estimate_memory(
 
     Framework overhead, temporary buffers and fragmentation are not counted.
 
+    With `mesh=(data, model)` the figures are per device under `strategy`
+    (`dlzoo.distribution`): P becomes the weight elements one device holds
+    (each weight divided by the sizes of the mesh axes its layout shards
+    it on: the model axis for `"model"`, both for `"fsdp-like"`, none for
+    `"data"`); gradients and optimizer slots follow the weights' layouts;
+    activations are divided by the data axis (each device runs
+    `batch_size / data` examples; `batch_size` must be a multiple of it).
+
     Args:
         source: a name, path, dict or model (see `dlzoo.build`).
         dtype: str. `"float32"`, `"float16"`, `"bfloat16"`, `"mixed_float16"`,
@@ -282,10 +292,14 @@ def estimate_memory(
         sequence_length: int. Defaults to the model's `max_sequence_length`
             (or 1 when it has none).
         extensions: extensions to apply.
+        mesh: `(data, model)` pair of ints, or None (one device). Defaults to `None`.
+        strategy: str. `"data"`, `"model"` or `"fsdp-like"` (with `mesh`).
+            Defaults to `"model"`.
         **params: parameter overrides.
 
     Returns:
-        dict: `parameters`, the inputs, `bytes` and `gib` per item, `formula`.
+        dict: `parameters`, the inputs, `bytes` and `gib` per item, `formula`;
+        with a mesh also `mesh`, `strategy` and `parameters_per_device`.
     """
     check_choice("dtype", dtype, list(DTYPE_BYTES))
     key = optimizer.lower() if isinstance(optimizer, str) else optimizer
@@ -300,15 +314,20 @@ def estimate_memory(
     w, a = DTYPE_BYTES[dtype]
     k = OPTIMIZER_SLOTS[key]
     training = key not in (None, "none")
-    elements = _activation_elements(config, batch_size, sequence_length)
+    held, data_shards = total_params, 1
+    if mesh is not None:
+        held, data_shards = _per_device(config, mesh, strategy, batch_size)
+    elements = _activation_elements(config, batch_size // data_shards, sequence_length)
     items = {
-        "weights": total_params * w,
-        "gradients": total_params * w if training else 0,
-        "optimizer_state": k * total_params * w,
+        "weights": held * w,
+        "gradients": held * w if training else 0,
+        "optimizer_state": k * held * w,
         "activations": None if elements is None else elements * a,
     }
     items["total"] = sum(v for v in items.values() if v is not None)
+    per_device = {} if mesh is None else {"mesh": list(mesh), "strategy": strategy, "parameters_per_device": held}
     return {
+        **per_device,
         "name": config["name"],
         "parameters": total_params,
         "dtype": dtype,
@@ -320,6 +339,21 @@ def estimate_memory(
         "formula": "weights=P*w; gradients=P*w; optimizer_state=slots*P*w; activations=sum of each block's "
         "activation elements*a (Korthikanti et al. 2022 for Transformer layers); total=sum",
     }
+
+
+def _per_device(config, mesh, strategy, batch_size):
+    """`(weight elements one device holds, data-axis size)` of a model laid out on `mesh` under `strategy`."""
+    from dlzoo.distribution import layout, memory  # lazy: only for a mesh
+
+    data, _ = layout.check_mesh(mesh)
+    layout.check_strategy(strategy)
+    if batch_size % data:
+        raise ValueError(
+            f"`batch_size` must be a multiple of the mesh's data axis ({data}): each device runs batch_size / {data} "
+            f"examples. Received: batch_size={batch_size}, mesh={tuple(mesh)}."
+        )
+    held = memory.per_device_weight_elements(layout.variable_specs(config), mesh, strategy)["all"]
+    return held, data
 
 
 def _registered_name(layer) -> Optional[str]:

@@ -1,4 +1,4 @@
-"""`dlzoo describe NAME [key=value ...]`: resolved config, blocks and papers, size, memory."""
+"""`dlzoo describe NAME [key=value ...]`: resolved config, blocks and papers, size, memory, layout map."""
 
 import json
 
@@ -17,9 +17,23 @@ def add_arguments(parser):
     add_model_arguments(parser)
     parser.add_argument("--dtype", default="float32", help="dtype policy for the memory estimate (float32)")
     parser.add_argument("--optimizer", default="adamw", help="optimizer for the memory estimate (adamw; 'none' = inference)")
-    parser.add_argument("--batch-size", type=int, default=1, help="batch size for the memory estimate (1)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="global batch size for the memory estimate (1, or the mesh's data axis)")
     parser.add_argument("--sequence-length", type=int, default=None, help="sequence length (the model's maximum)")
+    parser.add_argument("--mesh", default=None, metavar="DATAxMODEL",
+                        help="device mesh for the layout map and a per-device memory estimate, e.g. 2x4")
+    parser.add_argument("--strategy", default="model", help="distribution strategy: data, model or fsdp-like (model)")
     add_json_argument(parser)
+
+
+def parse_mesh(text):
+    """`"2x4"` -> `(2, 4)`; a ValueError naming the value otherwise."""
+    if text is None:
+        return None
+    parts = text.lower().replace(",", "x").split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"`--mesh` must be DATAxMODEL with positive integers, e.g. 2x4. Received: --mesh={text!r}.")
+    return int(parts[0]), int(parts[1])
 
 
 def run(args):
@@ -29,13 +43,20 @@ def run(args):
     params = parse_overrides(args.overrides)
     extensions = parse_extensions(args.extensions)
     info = inspection.describe(args.name, extensions=extensions, **params)
+    from dlzoo.distribution import layout_table  # lazy: keras
+
+    mesh = parse_mesh(args.mesh)
     info["memory"] = inspection.estimate_memory(
         info["config"],
         dtype=args.dtype,
         optimizer=None if args.optimizer.lower() == "none" else args.optimizer,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or (1 if mesh is None else mesh[0]),
         sequence_length=args.sequence_length,
+        mesh=mesh,
+        strategy=args.strategy,
     )
+    info["layout"] = {"strategy": args.strategy, "mesh": None if mesh is None else list(mesh),
+                      "sharded": layout_table(info["config"], mesh=mesh, strategy=args.strategy)}
     if args.json:
         print_json(info)
         return 0
@@ -56,11 +77,24 @@ def run(args):
     print("blocks used:")
     for block in info["blocks"]:
         print(f"  {block['name']:<28} {block['paper'] or ''}")
+    print_layout(info["layout"])
     mem = info["memory"]
+    where = "" if mesh is None else f", per device on mesh {mesh[0]}x{mesh[1]} ({args.strategy})"
     print(
         f"memory ({mem['dtype']}, optimizer={mem['optimizer']}, batch={mem['batch_size']}, "
-        f"seq={mem['sequence_length']}):"
+        f"seq={mem['sequence_length']}{where}):"
     )
     for key, value in mem["bytes"].items():
         print(f"  {key:<16} {human_bytes(value)}")
     return 0
+
+
+def print_layout(layout):
+    """The layout map: one line per sharded weight pattern (mesh axis of each dimension); the rest replicated."""
+    mesh = "any mesh" if layout["mesh"] is None else "mesh {}x{}".format(*layout["mesh"])
+    print(f"layout map (strategy={layout['strategy']}, {mesh}; weights not listed are replicated):")
+    if not layout["sharded"]:
+        print("  (every weight replicated)")
+    for row in layout["sharded"]:
+        axes = ", ".join("-" if a is None else (a if r is None else f"{a}:{r}") for a, r in zip(row["axes"], row["rule"]))
+        print(f"  {row['pattern']}  [{axes}]  ({row['block']}, {row['weights']} weight{'s' if row['weights'] > 1 else ''})")
