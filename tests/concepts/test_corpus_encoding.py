@@ -3,12 +3,16 @@
 Rows are compared with an independent reference: each document split with
 `split_sentences` and each sentence encoded on its own by `SentenceEncoder`
 (other batches, other padding). The streamed Parquet loader is compared with
-the in-memory `concepts` dataset on the same documents and encoder.
+the in-memory `concepts` dataset on the same documents and encoder. The
+encoding is NumPy and pyarrow around a `SentenceEncoder` (tested on every
+backend in `test_sentence_encoder.py`), so the tests that encode run in the
+torch suite only; the argument errors and the Java check run everywhere.
 """
 
 import json
 import os
 
+import keras
 import numpy as np
 import pyarrow.dataset as ds
 import pytest
@@ -19,6 +23,10 @@ from dlzoo.concepts.corpus_encoding import encode_corpus
 from dlzoo.concepts.spark_engine import JavaNotFoundError, find_java
 from dlzoo.experiments import datasets
 from tests.concepts.conftest import DOCUMENTS
+
+
+encodes = pytest.mark.skipif(keras.backend.backend() != "torch",
+                             reason="the encoding path is backend-independent: one suite runs it")
 
 
 def _rows(directory):
@@ -36,6 +44,7 @@ def encoded(tiny_encoder_dir, tmp_path_factory):
     return str(source), str(out), metadata
 
 
+@encodes
 def test_local_engine_rows_match_sentence_by_sentence_encoding(encoded, tiny_encoder_dir):
     _, out, metadata = encoded
     encoder = SentenceEncoder(tiny_encoder_dir)
@@ -61,6 +70,7 @@ def test_local_engine_rows_match_sentence_by_sentence_encoding(encoded, tiny_enc
     assert not [n for n in os.listdir(os.path.dirname(out)) if ".tmp-" in n]
 
 
+@encodes
 def test_streamed_sequences_equal_the_in_memory_concepts_dataset(encoded, tiny_encoder_dir, tmp_path):
     source, out, _ = encoded
     in_memory = datasets.concepts(corpus="files", paths=[source], max_documents=None, min_sentences=1,
@@ -76,6 +86,7 @@ def test_streamed_sequences_equal_the_in_memory_concepts_dataset(encoded, tiny_e
     np.testing.assert_array_equal(first_two.x["embeddings"], streamed.x["embeddings"][:2])
 
 
+@encodes
 def test_overwrite_and_a_failed_run_leaves_nothing(encoded, tiny_encoder_dir, monkeypatch):
     source, out, _ = encoded
     with pytest.raises(ValueError, match=r"`out` exists and is not empty.*out="):
@@ -96,8 +107,8 @@ def test_overwrite_and_a_failed_run_leaves_nothing(encoded, tiny_encoder_dir, mo
     assert not os.path.exists(fresh)
 
 
-def test_bad_arguments_name_the_argument_and_value(encoded, tmp_path):
-    source, _, _ = encoded
+def test_bad_arguments_name_the_argument_and_value(documents_jsonl, tmp_path):
+    source = documents_jsonl
     with pytest.raises(ValueError, match=r"`engine` must be one of 'local', 'spark'.*Did you mean 'spark'.*engine='sprak'"):
         encode_corpus(source, tmp_path / "o", engine="sprak")
     with pytest.raises(ValueError, match=r"`input` does not exist.*input='.*missing.jsonl'"):
@@ -113,6 +124,7 @@ def test_bad_arguments_name_the_argument_and_value(encoded, tmp_path):
     assert not os.path.exists(tmp_path / "o")
 
 
+@encodes
 def test_command_line(encoded, tiny_encoder_dir, tmp_path, capsys):
     source, out, _ = encoded
     text = tmp_path / "lines.txt"
