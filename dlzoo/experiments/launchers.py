@@ -28,7 +28,6 @@ launcher: {name: submitit, partition: gpu, time: "02:00:00", gpus: 1, cpus: 8, m
 
 import dataclasses
 import importlib.util
-import os
 import re
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence
