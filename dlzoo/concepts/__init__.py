@@ -18,6 +18,7 @@ Reference: [LCM team, 2024. Large Concept Models](https://arxiv.org/abs/2412.088
 """
 
 from dlzoo.concepts.cache import EmbeddingCache, encode_documents, encode_sentences, sentence_key
+from dlzoo.concepts.concept_parquet import iter_concept_documents
 from dlzoo.concepts.corpus import (
     STDLIB_MODULES,
     Document,
@@ -26,6 +27,7 @@ from dlzoo.concepts.corpus import (
     split_documents,
     stdlib_docstrings_corpus,
 )
+from dlzoo.concepts.corpus_encoding import encode_corpus
 from dlzoo.concepts.dataset import ConceptSequenceDataset
 from dlzoo.concepts.decoder import ConceptDecoder, RetrievalDecoder, cosine_similarity
 from dlzoo.concepts.loaders import (
@@ -73,9 +75,11 @@ __all__ = [
     "cosine_similarity",
     "default_model_dir",
     "encode_affix",
+    "encode_corpus",
     "encode_documents",
     "encode_sentences",
     "get_splitter",
+    "iter_concept_documents",
     "list_splitters",
     "load_documents",
     "load_jsonl_documents",
