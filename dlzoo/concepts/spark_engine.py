@@ -97,7 +97,10 @@ def start_spark_session(master: str = "local[2]", app_name: str = "dlzoo-concept
     find_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession  # lazy: optional dependency (pyspark)
+    try:
+        from pyspark.sql import SparkSession  # lazy: optional dependency (pyspark)
+    except ImportError as error:
+        raise ImportError("The Spark engine needs PySpark: `pip install dlzoo[spark]` (or `pip install pyspark`).") from error
 
     builder = (SparkSession.builder.master(master).appName(app_name)
                .config("spark.ui.enabled", "false")
