@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 import dlzoo
+from dlzoo import builder
 from dlzoo.graphs import pack_graphs
+from dlzoo.resolution import plan_of
 from dlzoo.testing.geometry import random_orthogonal_matrix, relabel_nodes
 
 # The reference code's QM9 model, instantiated at vgsatorras/egnn@e9ca6c0 (qm9/models.py, as main_qm9.py
@@ -50,11 +52,18 @@ def tiny():
     return model
 
 
-def test_counts_are_exact():
-    assert dlzoo.count_params("egnn-qm9") == EGNN_QM9_REFERENCE_COUNT
+@pytest.fixture(scope="module")
+def node_model():
+    keras.utils.set_random_seed(0)
     model = dlzoo.build("egnn", **NODE_TASK)
-    assert dlzoo.count_params("egnn", **NODE_TASK) == model.count_params()
-    assert sorted(t.name for t in model.inputs) == ["coordinates", "edge_features", "edge_index", "node_features"]
+    _randomize_coordinate_heads(model)
+    return model
+
+
+def test_counts_are_exact(node_model):
+    assert dlzoo.count_params("egnn-qm9") == EGNN_QM9_REFERENCE_COUNT
+    assert dlzoo.count_params("egnn", **NODE_TASK) == node_model.count_params()
+    assert sorted(t.name for t in node_model.inputs) == ["coordinates", "edge_features", "edge_index", "node_features"]
 
 
 def test_graph_model_is_invariant_and_equivariant_per_molecule(tiny):
@@ -83,10 +92,8 @@ def test_graph_model_is_invariant_and_equivariant_per_molecule(tiny):
     np.testing.assert_allclose(after["coordinates"], expected_coordinates[perm], atol=1e-5, rtol=0)
 
 
-def test_node_model_outputs_follow_the_nodes():
-    keras.utils.set_random_seed(0)
-    model = dlzoo.build("egnn", **NODE_TASK)
-    _randomize_coordinate_heads(model)
+def test_node_model_outputs_follow_the_nodes(node_model):
+    model = node_model
     rng = np.random.default_rng(3)
     inputs = _molecules(4, sizes=(5,), features=3)
     del inputs["node_graph_ids"], inputs["graph_sizes"]
@@ -107,18 +114,22 @@ def test_node_model_outputs_follow_the_nodes():
 
 
 def test_qm9_setup_reads_invariant_features_only():
-    model = dlzoo.build("egnn", node_feature_dim=4, hidden_dim=8, num_layers=1, egnn={"update_coordinates": False})
-    assert list(model.output) == ["graph_outputs"]
-    assert "coordinate_mlp_1" not in [w.path.split("/")[1] for w in model.get_layer("egnn_layer_0").weights]
+    plan = plan_of(builder.resolve("egnn-qm9"))
+    assert list(plan.outputs) == ["graph_outputs"]  # no coordinates output
+    assert plan.node("egnn_layer_0").arguments["update_coordinates"] is False
+    # phi_x (d*d + d, then d without bias) is the only difference with coordinate updates, in each of the 7 layers.
+    updating = dlzoo.count_params("egnn-qm9", egnn={"update_coordinates": True})
+    assert updating - EGNN_QM9_REFERENCE_COUNT == 7 * (128 * 128 + 2 * 128)
 
 
 def test_heads_read_the_pooled_graph_vector():
     model = dlzoo.build("egnn-tiny", extensions=[{"name": "regression_head", "outputs": 3}])
     assert tuple(model(_molecules(5)).shape) == (2, 3)
     assert model.get_layer("regressor").input.shape[-1] == 16  # the read-out of the node MLP
-    node = dlzoo.build("egnn", **dict(NODE_TASK, edge_feature_dim=0), extensions=[{"name": "classification_head", "num_classes": 2}])
-    inputs = _molecules(6, sizes=(5,), features=3)
-    assert tuple(node({k: inputs[k] for k in ("node_features", "coordinates", "edge_index")}).shape) == (5, 2)
+    # The node task offers the node states: one prediction per node.
+    plan = plan_of(builder.resolve("egnn", **NODE_TASK, extensions=[{"name": "classification_head", "num_classes": 2}]))
+    (classifier,) = [c for c in plan.calls if c.node == "classifier"]
+    assert classifier.args[0] == plan.feature("node_states").tensor
 
 
 def test_bad_parameters_name_the_parameter():
