@@ -4,14 +4,7 @@ import keras
 from keras import ops
 
 from dlzoo.blocks.feedforward._common import check_initializer, make_initializer
-from dlzoo.blocks.graph.message_passing import (
-    gather_rows,
-    num_rows,
-    scatter_sum,
-    segment_softmax,
-    sources_and_targets,
-    with_self_loops,
-)
+from dlzoo.blocks.graph.message_passing import gather_rows, non_loop_weights, num_rows, scatter_sum, sources_and_targets
 from dlzoo.flops import dense_flops
 from dlzoo.registry import register_block
 from dlzoo.validation import check_bool, check_float, check_positive_int, check_rate
@@ -126,23 +119,36 @@ class GATConv(keras.layers.Layer):
             self.bias = self.add_weight(name="bias", shape=(self.output_dim,), initializer=make_initializer(self.bias_initializer))
 
     def call(self, node_features, edge_index, training=None):
-        # Shapes: n nodes, e' edges (self-loops included), h heads, c = head_dim.
+        # Shapes: n nodes, e edges, h heads, c = head_dim. Each node's added self-loop is a per-node term.
         num_nodes = num_rows(node_features)
         x = ops.cast(node_features, self.compute_dtype)
         z = ops.reshape(ops.matmul(x, ops.cast(self.kernel, x.dtype)), (-1, self.num_heads, self.head_dim))  # (n, h, c)
         score_source = ops.sum(z * ops.cast(self.attention_source, x.dtype), axis=-1)  # (n, h)
         score_target = ops.sum(z * ops.cast(self.attention_target, x.dtype), axis=-1)  # (n, h)
+        sources, targets = sources_and_targets(edge_index)
+        edge_logits = self._leaky_relu(gather_rows(score_source, sources) + gather_rows(score_target, targets))  # (e, h)
         if self.use_self_loops:
-            edges, keep = with_self_loops(edge_index, num_nodes, x.dtype)
+            keep = non_loop_weights(edge_index, x.dtype)[:, None]  # (e, 1): the input's self-loops are replaced
+            self_logits = self._leaky_relu(score_source + score_target)  # (n, h)
         else:
-            edges, keep = ops.cast(edge_index, "int32"), None
-        sources, targets = sources_and_targets(edges)
-        logits = gather_rows(score_source, sources) + gather_rows(score_target, targets)  # (e', h)
-        logits = ops.leaky_relu(logits, negative_slope=self.negative_slope)
-        attention = segment_softmax(logits, targets, num_nodes, keep=keep)  # (e', h)
-        attention = self.dropout_layer(attention, training=training)
-        messages = gather_rows(z, sources) * attention[:, :, None]  # (e', h, c)
-        out = scatter_sum(messages, targets, num_nodes)  # (n, h, c)
+            keep = ops.ones_like(edge_logits[:, :1])
+        # Softmax over each node's incoming edges (and its self-loop), shifted by their maximum.
+        lowest = ops.cast(-6.0e4 if "16" in str(x.dtype) else -3.0e38, x.dtype)
+        masked = ops.where(keep > 0, edge_logits, lowest)
+        maxima = ops.segment_max(masked, targets, num_segments=num_nodes)  # (n, h); -inf/lowest if no edge
+        if self.use_self_loops:
+            maxima = ops.maximum(maxima, self_logits)
+        maxima = ops.stop_gradient(maxima)
+        edge_exp = ops.exp(masked - gather_rows(maxima, targets)) * keep  # (e, h)
+        total = scatter_sum(edge_exp, targets, num_nodes)  # (n, h)
+        if self.use_self_loops:
+            self_exp = ops.exp(self_logits - maxima)
+            total = total + self_exp
+        edge_attention = self.dropout_layer(edge_exp / gather_rows(total, targets), training=training)
+        out = scatter_sum(gather_rows(z, sources) * edge_attention[:, :, None], targets, num_nodes)  # (n, h, c)
+        if self.use_self_loops:
+            self_attention = self.dropout_layer(self_exp / total, training=training)
+            out = out + z * self_attention[:, :, None]
         if self.concat_heads:
             out = ops.reshape(out, (-1, self.num_heads * self.head_dim))
         else:
@@ -150,6 +156,9 @@ class GATConv(keras.layers.Layer):
         if self.use_bias:
             out = out + ops.cast(self.bias, out.dtype)
         return out
+
+    def _leaky_relu(self, logits):
+        return ops.leaky_relu(logits, negative_slope=self.negative_slope)
 
     def compute_output_shape(self, node_features_shape, edge_index_shape=None):
         return (node_features_shape[0], self.output_dim)

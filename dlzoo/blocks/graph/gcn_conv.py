@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from dlzoo.blocks.feedforward._common import check_initializer, make_initializer
-from dlzoo.blocks.graph.message_passing import gather_rows, num_rows, scatter_sum, sources_and_targets, with_self_loops
+from dlzoo.blocks.graph.message_passing import gather_rows, non_loop_weights, num_rows, scatter_sum, sources_and_targets
 from dlzoo.flops import dense_flops
 from dlzoo.registry import register_block
 from dlzoo.validation import check_bool, check_positive_int
@@ -92,28 +92,27 @@ class GCNConv(keras.layers.Layer):
         if self.use_bias:
             self.bias = self.add_weight(name="bias", shape=(self.output_dim,), initializer=make_initializer(self.bias_initializer))
 
-    def edge_coefficients(self, edge_index, num_nodes):
-        """`(edges, 1 / sqrt(deg(source) deg(target)))` for the edge list the layer aggregates over (float32)."""
-        if self.use_self_loops:
-            edges, weights = with_self_loops(edge_index, num_nodes, "float32")
-        else:
-            edges = ops.cast(edge_index, "int32")
-            weights = ops.ones_like(ops.cast(edges[:, 0], "float32"))
-        sources, targets = sources_and_targets(edges)
-        degree = scatter_sum(weights, targets, num_nodes)
-        inverse_sqrt = ops.where(degree > 0, ops.rsqrt(ops.maximum(degree, 1e-12)), 0.0)
-        return edges, gather_rows(inverse_sqrt, sources) * weights * gather_rows(inverse_sqrt, targets)
-
     def call(self, node_features, edge_index):
-        # Shapes: node_features (n, f), edge_index (e, 2); edges after self-loops e' = e + n.
+        # Shapes: node_features (n, f), edge_index (e, 2). The added self-loops are the per-node term `self_weight`.
         num_nodes = num_rows(node_features)
-        projected = ops.matmul(ops.cast(node_features, self.compute_dtype), ops.cast(self.kernel, self.compute_dtype))
-        edges, coefficients = self.edge_coefficients(edge_index, num_nodes)
-        sources, targets = sources_and_targets(edges)
-        messages = gather_rows(projected, sources) * ops.cast(coefficients, self.compute_dtype)[:, None]  # (e', d)
+        x = ops.cast(node_features, self.compute_dtype)
+        projected = ops.matmul(x, ops.cast(self.kernel, x.dtype))  # (n, d)
+        sources, targets = sources_and_targets(edge_index)
+        if self.use_self_loops:
+            edge_weight = non_loop_weights(edge_index, "float32")  # the input's self-loops are replaced
+        else:
+            edge_weight = ops.ones_like(ops.cast(sources, "float32"))
+        degree = scatter_sum(edge_weight, targets, num_nodes)  # (n,), float32
+        if self.use_self_loops:
+            degree = degree + 1.0
+        inverse_sqrt = ops.where(degree > 0, ops.rsqrt(ops.maximum(degree, 1e-12)), 0.0)
+        coefficient = gather_rows(inverse_sqrt, sources) * edge_weight * gather_rows(inverse_sqrt, targets)  # (e,)
+        messages = gather_rows(projected, sources) * ops.cast(coefficient, x.dtype)[:, None]  # (e, d)
         out = scatter_sum(messages, targets, num_nodes)
+        if self.use_self_loops:
+            out = out + projected * ops.cast(inverse_sqrt * inverse_sqrt, x.dtype)[:, None]  # 1 / deg(i) x_i W
         if self.use_bias:
-            out = out + ops.cast(self.bias, self.compute_dtype)
+            out = out + ops.cast(self.bias, x.dtype)
         return out
 
     def compute_output_shape(self, node_features_shape, edge_index_shape=None):

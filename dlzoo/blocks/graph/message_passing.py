@@ -42,56 +42,13 @@ def scatter_sum(messages, targets, num_nodes):
     return ops.segment_sum(messages, targets, num_segments=num_nodes)
 
 
-def segment_softmax(logits, segment_ids, num_segments, keep=None):
-    """Softmax of `logits` over the entries that share a segment id (e.g. a node's incoming edges).
+def non_loop_weights(edge_index, dtype):
+    """`(num_edges,)` weights: 1 for an edge between two nodes, 0 for a self-loop `(i, i)`.
 
-    Shifted by each segment's maximum (gradient stopped: the shift does not
-    change the result) so `exp` cannot overflow.
-
-    Args:
-        logits: Tensor `(num_entries, ...)`.
-        segment_ids: int Tensor `(num_entries,)`.
-        num_segments: int (or scalar tensor). Number of segments.
-        keep: Optional Tensor `(num_entries,)` of 0/1: entries with 0 take no
-            part (probability 0). Every segment that is read must keep at
-            least one entry.
-
-    Returns:
-        Tensor of `logits`' shape whose entries sum to 1 within each segment.
-    """
-    if keep is not None:
-        keep = ops.reshape(ops.cast(keep, logits.dtype), (-1,) + (1,) * (len(logits.shape) - 1))
-        lowest = ops.cast(-6.0e4 if "16" in str(logits.dtype) else -3.0e38, logits.dtype)
-        logits = ops.where(keep > 0, logits, lowest)
-    maxima = ops.stop_gradient(ops.segment_max(logits, segment_ids, num_segments=num_segments))
-    exp = ops.exp(logits - ops.take(maxima, segment_ids, axis=0))
-    if keep is not None:
-        exp = exp * keep
-    totals = ops.segment_sum(exp, segment_ids, num_segments=num_segments)
-    return exp / ops.take(totals, segment_ids, axis=0)
-
-
-def self_loop_index(num_nodes):
-    """The `(num_nodes, 2)` edge list `(i, i)` for every node."""
-    nodes = ops.arange(num_nodes, dtype="int32")
-    return ops.stack([nodes, nodes], axis=1)
-
-
-def with_self_loops(edge_index, num_nodes, dtype):
-    """Edges plus one self-loop per node, and per-edge weights that drop the input's own self-loops.
-
-    As PyTorch Geometric's `add_remaining_self_loops` (the GCNConv and
-    GATConv default): an existing `(i, i)` edge is replaced by the single
-    added loop, so every node has exactly one self-loop. Shapes stay static:
-    the input's self-loops are kept in the list with weight 0 instead of
-    being removed.
-
-    Returns:
-        `(edge_index, edge_weight)`: `(num_edges + num_nodes, 2)` int32 and
-        `(num_edges + num_nodes,)` of `dtype` (1 for kept edges, 0 for dropped).
+    Blocks that add one self-loop per node (GCN, GAT, as PyTorch Geometric's
+    `add_remaining_self_loops`) weigh the input's own self-loops by 0 and
+    add each node's loop as a separate per-node term, so no edge list is
+    concatenated and every shape stays as given.
     """
     edge_index = ops.cast(edge_index, "int32")
-    keep = ops.cast(ops.not_equal(edge_index[:, 0], edge_index[:, 1]), dtype)
-    loops = self_loop_index(num_nodes)
-    weights = ops.concatenate([keep, ops.ones((num_nodes,), dtype=dtype)], axis=0)
-    return ops.concatenate([edge_index, loops], axis=0), weights
+    return ops.cast(ops.not_equal(edge_index[:, 0], edge_index[:, 1]), dtype)
