@@ -26,16 +26,6 @@ def add_arguments(parser):
     add_json_argument(parser)
 
 
-def parse_mesh(text):
-    """`"2x4"` -> `(2, 4)`; a ValueError naming the value otherwise."""
-    if text is None:
-        return None
-    parts = text.lower().replace(",", "x").split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise ValueError(f"`--mesh` must be DATAxMODEL with positive integers, e.g. 2x4. Received: --mesh={text!r}.")
-    return int(parts[0]), int(parts[1])
-
-
 def run(args):
     from dlzoo import configs  # lazy: keeps the CLI fast (yaml)
     from dlzoo import inspection  # lazy: keeps the CLI free of Keras
@@ -44,8 +34,9 @@ def run(args):
     extensions = parse_extensions(args.extensions)
     info = inspection.describe(args.name, extensions=extensions, **params)
     from dlzoo.distribution import layout_table  # lazy: keras
+    from dlzoo.distribution.setup import parse_mesh
 
-    mesh = parse_mesh(args.mesh)
+    mesh = None if args.mesh is None else parse_mesh(args.mesh)
     info["memory"] = inspection.estimate_memory(
         info["config"],
         dtype=args.dtype,

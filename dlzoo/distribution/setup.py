@@ -158,11 +158,23 @@ def distribute(model_or_name, mesh=None, strategy: str = "model", devices=None, 
     return model
 
 
+def parse_mesh(text: str) -> Tuple[int, int]:
+    """`"2x4"` -> `(2, 4)` (the form of `dlzoo describe --mesh` and of a composition file, where a list is a grid)."""
+    parts = text.lower().split("x") if isinstance(text, str) else []
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"A mesh is written DATAxMODEL with positive integers, e.g. 2x4. Received: mesh={text!r}.")
+    return int(parts[0]), int(parts[1])
+
+
 def check_distribution_config(section: Any) -> Dict[str, Any]:
-    """A composition file's `distribution:` section checked and completed (`strategy` default `"model"`)."""
+    """A composition file's `distribution:` section checked and completed (`strategy` default `"model"`).
+
+    `mesh` is a string `"DATAxMODEL"` (`"2x4"`): in a composition file a
+    list is a grid of values to try.
+    """
     if not isinstance(section, dict):
         raise ValueError(
-            "`distribution` must be a mapping such as {strategy: model, mesh: [2, 4]}. "
+            "`distribution` must be a mapping such as {strategy: model, mesh: 2x4}. "
             f"Received: distribution={section!r}."
         )
     unknown = [k for k in section if k not in CONFIG_KEYS]
@@ -173,8 +185,22 @@ def check_distribution_config(section: Any) -> Dict[str, Any]:
         )
     strategy = check_strategy(section.get("strategy", "model"))
     mesh = section.get("mesh")
-    mesh = None if mesh is None else list(check_mesh(tuple(mesh) if isinstance(mesh, list) else mesh))
+    if mesh is not None:
+        parse_mesh(mesh)
     return {"strategy": strategy, "mesh": mesh}
+
+
+def check_batches(data_axis: int, batch_sizes: Dict[str, int], split_sizes: Dict[str, int]) -> None:
+    """Every batch `fit` and `evaluate` will see must split over the data axis (JAX shards no ragged batch)."""
+    for split, size in split_sizes.items():
+        batch = batch_sizes[split]
+        ragged = [b for b in ({batch, size % batch} - {0}) if b % data_axis]
+        if ragged:
+            raise ValueError(
+                f"Under a distribution every batch must split evenly over the mesh's data axis ({data_axis}); the "
+                f"{split} split has {size} examples in batches of {batch}, so a batch of {ragged[0]} cannot. Choose "
+                f"batch sizes and split sizes that are multiples of {data_axis}. Received: batch_size={batch}."
+            )
 
 
 def distribution_from_config(section: Dict[str, Any], model_config: Dict[str, Any]):
@@ -182,7 +208,7 @@ def distribution_from_config(section: Dict[str, Any], model_config: Dict[str, An
     import keras
 
     section = check_distribution_config(section)
-    mesh = None if section["mesh"] is None else tuple(section["mesh"])
+    mesh = None if section["mesh"] is None else parse_mesh(section["mesh"])
     distribution = make_distribution(model_config, mesh, section["strategy"])
     keras.distribution.set_distribution(distribution)
     return distribution
@@ -193,10 +219,12 @@ __all__ = [
     "STRATEGIES",
     "SUPPORTED_BACKENDS",
     "check_backend",
+    "check_batches",
     "check_distribution_config",
     "default_mesh",
     "device_mesh",
     "distribute",
     "distribution_from_config",
     "make_distribution",
+    "parse_mesh",
 ]

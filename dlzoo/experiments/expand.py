@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 DISTRIBUTIONS = ("uniform", "loguniform", "randint")
-IDENTITY_EXCLUDED = ("name", "description", "output_dir", "search", "launcher")  # how a run is started is not what it is
+IDENTITY_EXCLUDED = ("name", "description", "output_dir", "search", "launcher", "distribution")  # how a run is started is not what it is
 
 Path = Tuple[Any, ...]
 Choice = Tuple[Path, Any]

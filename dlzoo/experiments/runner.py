@@ -748,6 +748,10 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
 
     training = config["training"]
     keras.utils.set_random_seed(seed)
+    if config.get("distribution") is not None:  # a mesh: set before the variables are created, so they are sharded
+        from dlzoo.distribution import setup as distribution_setup  # lazy: keras
+
+        distribution_setup.distribution_from_config(config["distribution"], model_config)
     model = builder.build_resolved(model_config)
     regularized = apply_regularizer(config, model)
     loss, extra = build_losses(config, model)
@@ -764,6 +768,11 @@ def train_fold(config, model_config, prepared: Prepared, fold: int, fold_dir: st
     if processes.size > 1:  # this rank's share of each global batch
         feed = data_parallel.ShardedBatches(feed, processes.rank, processes.size)
     val_batch = int(training["validation_batch_size"] or batch_size)
+    if config.get("distribution") is not None:
+        distribution_setup.check_batches(
+            keras.distribution.distribution().device_mesh.shape[0],
+            {"train": batch_size, "validation": val_batch, "test": val_batch},
+            {name: len(part) for name, part in (("train", train), ("validation", val), ("test", test)) if part is not None})
     val_feed = None
     if val is not None:
         val_feed = CB.SeededBatches(_as_inputs(model, val.x), val.y, val.sample_weight, batch_size=val_batch)

@@ -78,6 +78,7 @@ DEFAULTS: Dict[str, Any] = {
     "search": "grid",
     "plugins": [],
     "launcher": None,
+    "distribution": None,
     "data": {
         "dataset": None,
         "transforms": [],
@@ -120,6 +121,21 @@ SECTIONS = {
 
 LIST_TYPED = {("data", "transforms"), ("data", "augment"), ("metrics",), ("callbacks",), ("model", "extensions"), ("plugins",),
               ("launcher", "setup")}
+
+
+def _distribution_problems(section, backend, file) -> List["Problem"]:
+    """A `distribution:` section ({strategy, mesh}, see `dlzoo.distribution`): its keys, values and backend."""
+    from dlzoo.distribution.setup import SUPPORTED_BACKENDS, check_distribution_config  # pure Python
+
+    try:
+        check_distribution_config(section)
+    except ValueError as exc:
+        return [Problem(file, "distribution", section, str(exc))]
+    if backend not in SUPPORTED_BACKENDS:
+        return [Problem(file, "distribution", section,
+                        f"Keras distributes over a device mesh on the JAX backend only (backend: jax); "
+                        f"received backend={backend!r}.")]
+    return []
 
 
 #: `Problem.value` of a problem about the file as a whole (no key, no value to show).
@@ -638,6 +654,8 @@ def run_problems(config: Dict[str, Any], file: str, unknown_ok: bool = False, ch
         launchers.check(config["launcher"], backend)
     except (ValueError, ImportError) as exc:
         problems.append(Problem(file, "launcher", config["launcher"], str(exc)))
+    if config.get("distribution") is not None:
+        problems += _distribution_problems(config["distribution"], backend, file)
 
     data = config["data"]
     if data["dataset"] is None:
