@@ -85,7 +85,8 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--warmup-steps", type=int, default=200)
     parser.add_argument("--return-scale", type=float, default=100.0)
-    parser.add_argument("--targets", nargs="+", default=["500", "best", "50"])
+    parser.add_argument("--targets", nargs="+", default=["500", "400", "300", "200", "100", "50"],
+                        help="target returns; `best` = the data set's best return")
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--max-steps", type=int, default=None, help="cut every episode (smoke runs)")
     parser.add_argument("--seed", type=int, default=0)

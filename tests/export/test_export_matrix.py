@@ -43,12 +43,17 @@ _DYNAMIC_ARANGE = {"bert-tiny", "gpt-tiny", "llama-tiny", "lcm-base-tiny", "lcm-
 # jax2onnx writes Keras' max pooling (lax.reduce_window over NHWC) as an ONNX MaxPool with a 4-D window,
 # which onnxruntime refuses ("Unsupported pooling size"); the torch route writes ResNet's stem pooling.
 _JAX2ONNX_MAX_POOLING = {"resnet-tiny"}
+# jax2onnx's `arange` refuses `stop=None`, the form Keras' `ops.arange(n)` takes, even for a static length: the
+# causal mask of a fixed-length model (the Decision Transformer's 3K tokens) is written by the torch route.
+_JAX2ONNX_ARANGE_WITHOUT_STOP = {"decision-transformer-tiny"}
 
 
 def _expected_writer(entry, fmt, backend):
     if fmt == "saved_model" and backend == "torch":
         return "tensorflow"
-    if fmt == "onnx" and backend == "jax" and entry in _DYNAMIC_ARANGE | _JAX2ONNX_MAX_POOLING:
+    if fmt == "onnx" and backend == "jax" and entry in (
+        _DYNAMIC_ARANGE | _JAX2ONNX_MAX_POOLING | _JAX2ONNX_ARANGE_WITHOUT_STOP
+    ):
         return "torch"
     return backend
 

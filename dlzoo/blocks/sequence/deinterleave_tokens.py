@@ -56,9 +56,11 @@ class DeinterleaveTokens(keras.layers.Layer):
         # Shapes: (b, k*T, ...) -> (b, T, k, ...) -> k x (b, T, ...).
         x = ops.convert_to_tensor(inputs)
         shape = ops.shape(x)
-        if isinstance(shape[1], int):
+        steps = -1
+        if isinstance(shape[1], int):  # a static length stays static (see `interleave_tokens`)
             self._check_length(shape[1])
-        grouped = ops.reshape(x, (shape[0], -1, self.num_streams) + tuple(shape[2:]))
+            steps = shape[1] // self.num_streams
+        grouped = ops.reshape(x, (shape[0], steps, self.num_streams) + tuple(shape[2:]))
         return tuple(grouped[:, :, j] for j in range(self.num_streams))
 
     def compute_output_shape(self, input_shape):

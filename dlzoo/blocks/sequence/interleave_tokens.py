@@ -50,7 +50,9 @@ class InterleaveTokens(keras.layers.Layer):
         streams = [ops.convert_to_tensor(x) for x in inputs]
         stacked = ops.stack(streams, axis=2)
         shape = ops.shape(stacked)
-        return ops.reshape(stacked, (shape[0], -1) + tuple(shape[3:]))
+        # A static length stays static (a `-1` next to a symbolic batch would make it symbolic under export).
+        length = shape[1] * shape[2] if isinstance(shape[1], int) else -1
+        return ops.reshape(stacked, (shape[0], length) + tuple(shape[3:]))
 
     def compute_output_shape(self, input_shape):
         first = tuple(input_shape[0])
