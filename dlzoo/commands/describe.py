@@ -41,7 +41,7 @@ def run(args):
         info["config"],
         dtype=args.dtype,
         optimizer=None if args.optimizer.lower() == "none" else args.optimizer,
-        batch_size=args.batch_size or (1 if mesh is None else mesh[0]),
+        batch_size=args.batch_size if args.batch_size is not None else (1 if mesh is None else mesh[0]),
         sequence_length=args.sequence_length,
         mesh=mesh,
         strategy=args.strategy,

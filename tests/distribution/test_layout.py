@@ -152,3 +152,16 @@ def test_memory_per_device_matches_a_hand_count(gpt_specs):
     assert sharded["bytes"]["activations"] == single["bytes"]["activations"]  # batch 4 on 2 data shards = 2 each
     with pytest.raises(ValueError, match=r"batch_size=3, mesh=\(2, 4\)"):
         dlzoo.estimate_memory("gpt-tiny", batch_size=3, mesh=(2, 4))
+
+
+def test_describe_lists_the_layout_map_and_per_device_memory(capsys):
+    from dlzoo.cli import main
+
+    assert main(["describe", "gpt-tiny", "--mesh", "2x4", "--batch-size", "4", "--sequence-length", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "layout map (strategy=model, mesh 2x4; weights not listed are replicated):" in out
+    assert r"decoder/transformer_layer_\d+/self_attention/query/kernel  [-, model:heads, -]" in out
+    assert "per device on mesh 2x4 (model)" in out
+    assert "164.38 KiB" in out  # weights: 42,080 x 4 bytes
+    assert main(["describe", "gpt-tiny", "--mesh", "2x"]) != 0
+    assert "Received: mesh='2x'" in capsys.readouterr().err
