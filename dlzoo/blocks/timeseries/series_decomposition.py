@@ -65,16 +65,18 @@ class SeriesDecomposition(keras.layers.Layer):
             )
 
     def build(self, input_shape):
-        _series_shape(input_shape)
+        length = _series_shape(input_shape)
+        half = self.kernel_size // 2
+        # Window of step t: t - half .. t + half, clipped to the series (= repeating the end values). A
+        # constant of the static length, made here so that tracing `call` (export) needs no NumPy on shapes.
+        index = np.clip(np.arange(length)[:, None] + np.arange(-half, half + 1)[None, :], 0, length - 1)
+        self._window_index = index.reshape(-1).astype("int32")
         self.built = True
 
     def call(self, inputs):
         # Shape legend: b = batch, t = time, k = kernel_size, c = channels.
-        length = inputs.shape[1]
-        half = self.kernel_size // 2
-        # Window of step t: t - half .. t + half, clipped to the series (= repeating the end values).
-        index = np.clip(np.arange(length)[:, None] + np.arange(-half, half + 1)[None, :], 0, length - 1)
-        windows = ops.take(inputs, ops.convert_to_tensor(index.reshape(-1).astype("int32")), axis=1)  # (b, t*k, c)
+        length = len(self._window_index) // self.kernel_size
+        windows = ops.take(inputs, ops.convert_to_tensor(self._window_index), axis=1)  # (b, t*k, c)
         windows = ops.reshape(windows, (-1, length, self.kernel_size, ops.shape(inputs)[-1]))  # (b, t, k, c)
         trend = ops.mean(windows, axis=2)
         return inputs - trend, trend

@@ -91,13 +91,15 @@ class SeriesPatching(keras.layers.Layer):
         self.use_end_padding = check_bool("use_end_padding", use_end_padding)
 
     def build(self, input_shape):
-        num_patches(_series_length(input_shape), self.patch_length, self.stride, self.use_end_padding)
+        # A constant of the static length, made here so that tracing `call` (export) needs no NumPy on shapes.
+        self._patch_index = patch_indices(
+            _series_length(input_shape), self.patch_length, self.stride, self.use_end_padding
+        )
         self.built = True
 
     def call(self, inputs):
         # Shape legend: b = batch, t = time, n = num_patches, p = patch_length.
-        index = patch_indices(inputs.shape[-1], self.patch_length, self.stride, self.use_end_padding)
-        return ops.take(inputs, ops.convert_to_tensor(index), axis=1)  # (b, n, p)
+        return ops.take(inputs, ops.convert_to_tensor(self._patch_index), axis=1)  # (b, n, p)
 
     def compute_output_shape(self, input_shape):
         count = num_patches(_series_length(input_shape), self.patch_length, self.stride, self.use_end_padding)
