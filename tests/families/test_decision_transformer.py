@@ -6,7 +6,7 @@ compared on `state_preds`, `action_preds` and `return_preds` in eval mode
 (<= 1e-4). Its GPT-2 adds `wpe[0]` (position ids are all zero) to every token
 after the embedding LayerNorm; that is a constant vector, folded here into
 the LayerNorm's bias. Also: exact weight counts against the Hugging Face
-model's, and the family's errors.
+model's, and the family's errors. Torch suite only.
 """
 
 import numpy as np
@@ -18,6 +18,9 @@ import dlzoo
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
+
+# The reference runs on PyTorch and dlzoo's backends agree (tools/backend_parity.py): one suite is enough.
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "torch", reason="the HF comparison runs in the torch suite")
 
 STATE, ACTION, D, HEADS, LAYERS, INNER, EPISODE, K = 3, 2, 16, 2, 2, 24, 40, 5
 
