@@ -52,6 +52,13 @@ def test_spark_and_local_engines_write_the_same_corpus(spark, tiny_encoder_dir, 
     assert streamed == sorted(set(a.column("document_id").to_pylist()))
     names = sorted(os.listdir(tmp_path / "spark"))
     assert names[0] == "_concepts.json" and all(n.startswith("part-") and n.endswith(".parquet") for n in names[1:])
-    # The Python workers kept the encoder they built (module-level cache): a later job sees it.
-    cached = spark.sparkContext.parallelize(range(2), 2).map(lambda _: len(spark_engine._ENCODERS)).collect()
-    assert max(cached) == 1
+    # The Python workers kept the encoder they built (module-level cache): a later Arrow job sees it.
+
+    def encoders_held(batches):
+        import pyarrow as pa
+
+        for _ in batches:
+            yield pa.RecordBatch.from_pydict({"encoders": [len(spark_engine._ENCODERS)]})
+
+    held = spark.range(2).repartition(2).mapInArrow(encoders_held, "encoders long").collect()
+    assert max(row.encoders for row in held) == 1
