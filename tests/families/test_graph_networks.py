@@ -30,10 +30,9 @@ def _numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
-@pytest.mark.parametrize("name", ["gcn-tiny", "gat-tiny"])
-def test_node_task_gives_logits_per_node(name):
+def test_node_task_gives_logits_per_node():
     inputs, _ = pack_graphs(_graphs(3))
-    model = dlzoo.build(name)
+    model = dlzoo.build("gat-tiny")  # gcn-tiny's node logits are compared with PyG below
     logits = model({"node_features": inputs["node_features"], "edge_index": inputs["edge_index"]})
     assert tuple(logits.shape) == (len(inputs["node_features"]), 3)
 
