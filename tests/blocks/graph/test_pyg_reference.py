@@ -80,3 +80,19 @@ def test_gin_conv_matches_pyg():
             expected = ref(torch.tensor(x), _pyg_edges(edges)).numpy()
         np.testing.assert_allclose(out, expected, atol=1e-5, rtol=0)
         assert ours.count_params() == sum(p.numel() for p in ref.parameters())
+
+
+def test_a_graph_with_100k_edges_needs_no_dense_adjacency():
+    # 20,000 nodes: a dense adjacency would hold 4e8 entries; the edge list holds 2e5.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((20_000, 8)).astype("float32")
+    edges = rng.integers(0, 20_000, (100_000, 2)).astype("int32")
+    ours = GATConv(2, 4)
+    out = _numpy(ours(x, edges))
+    ref = pyg.GATConv(8, 4, heads=2)
+    with torch.no_grad():
+        ref.lin.weight.copy_(_t(_numpy(ours.kernel).T))
+        ref.att_src.copy_(_t(_numpy(ours.attention_source))[None])
+        ref.att_dst.copy_(_t(_numpy(ours.attention_target))[None])
+        expected = ref(torch.tensor(x), _pyg_edges(edges)).numpy()
+    np.testing.assert_allclose(out, expected, atol=1e-5, rtol=0)
