@@ -5,6 +5,7 @@ the convention of `dlzoo/blocks/graph/message_passing.py` (one row per node,
 edge or graph; `dlzoo.graphs.pack_graphs` builds it).
 """
 
+from dlzoo.blocks.feedforward._common import KERAS_ACTIVATIONS
 from dlzoo.plan import Plan
 from dlzoo.validation import check_bool, check_choice, check_int, check_positive_int, check_rate
 
@@ -39,6 +40,7 @@ def check_graph_network_params(p):
     check_choice("output_layer", p["output_layer"], OUTPUT_LAYERS)
     check_bool("use_input_projection", p["use_input_projection"])
     check_rate("dropout", p["dropout"])
+    check_choice("activation", p["activation"], KERAS_ACTIVATIONS)  # a Keras `activation` layer between the convs
     check_bool("readout_from_every_layer", p["readout_from_every_layer"])
     if p["task"] == "graph" and p["output_layer"] == "conv" and p["num_classes"]:
         raise ValueError(

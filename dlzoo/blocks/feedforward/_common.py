@@ -33,7 +33,8 @@ def _keras_activation_names():
     return names
 
 
-ACTIVATIONS = tuple(sorted(set(_keras_activation_names()) | set(_EXTRA)))
+KERAS_ACTIVATIONS = tuple(sorted(_keras_activation_names()))  # what keras.layers.Activation accepts by name
+ACTIVATIONS = tuple(sorted(set(KERAS_ACTIVATIONS) | set(_EXTRA)))
 
 
 def check_activation(name, value):
