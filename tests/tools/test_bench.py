@@ -75,6 +75,64 @@ class ReportTest(TestCase):
         self.assertIn("| dlzoo within 10% of hand-written (torch) |", text)
         self.assertIn("**not met**", text)
 
+    def synthetic_issue16(self):
+        results = self.synthetic()
+        s = TINY.replace(hidden_dim=256, name="w256")
+        results["train"]["results"].append(_row("compile", "torch", "hand_compile", [0.9, 1.0, 1.1], setting="w512"))
+        results["infer"] = {"settings": {"w256": s.to_dict()}, "results": [
+            _row("hand", "torch", "hand", [0.10, 0.20, 0.10], setting="w256", batch=1),
+            _row("fast", "torch", "dlzoo_fast", [0.11, 0.21, 0.11], setting="w256", batch=1),  # 1.10x, 1.05x, 1.10x
+            _row("hand", "torch", "hand", [1.0, 1.0, 1.0], setting="w256", batch=32),
+            _row("fast", "torch", "dlzoo_fast", [1.2, 1.2, 1.2], setting="w256", batch=32),  # 1.2x: not met
+            _row("ort", "torch", "onnxruntime", [1.5, 1.5, 1.5], setting="w256", batch=32),  # fast 0.8x of ORT
+            _row("hand", "jax", "hand", [0.10, 0.10, 0.10], setting="w256", batch=1),
+            _row("fast", "jax", "dlzoo_fast", [0.11, 0.11, 0.11], setting="w256", batch=1),
+        ]}
+        gen = [_row(label, engine, impl, [t] * 3, batch=b, new_tokens=128, prompt_length=64)
+               for label, engine, impl, t in (("hf", "torch", "transformers", 2.0),
+                                              ("dl", "torch", "dlzoo", 2.5),  # 0.8x transformers' tokens/s
+                                              ("dl", "jax", "dlzoo", 1.0))  # 2.0x
+               for b in (1, 8)]
+        results["generate"] = {"setting": s.to_dict(), "results": gen}
+        memory = {"w256": {"float_bytes": 1000, "int8_bytes": 280, "float_quantizable_bytes": 800,
+                           "int8_quantizable_bytes": 200}}
+        results["int8"] = {"settings": {"w256": s.to_dict()}, "batch": 1, "results": [
+            _row(f"{m} w256 (torch)", "torch", None, [t] * 3, setting="w256", backend="torch", mode=m, batch=1,
+                 info={"memory": memory, "output_change": {"w256": 0.01}, "forward": "dlzoo.compile_forward"})
+            for m, t in (("float", 0.1), ("int8", 0.2))]}
+        results["meta"] = {"device": "cpu"}
+        return report.derive(results)
+
+    def test_issue16_targets_are_judged_and_rendered(self):
+        results = self.synthetic_issue16()
+        targets = {t["target"]: t for t in report.targets_issue16(results)}
+        torch_fast = targets["inference within 15% of hand-written (torch)"]
+        self.assertEqual(torch_fast["values"], ["w256 b1: 1.10x", "w256 b32: 1.20x"])
+        self.assertFalse(torch_fast["met"])
+        self.assertTrue(targets["inference within 15% of hand-written (jax)"]["met"])
+        ort = targets["inference on torch not slower than onnxruntime at batch 32"]
+        self.assertEqual((ort["values"], ort["met"]), (["w256 b32: 0.80x"], True))
+        fastest = targets["generation: fastest dlzoo backend >= 1.5x transformers"]
+        self.assertEqual((fastest["values"], fastest["met"]), (["b1: jax 2.00x", "b8: jax 2.00x"], True))
+        self.assertFalse(targets["generation: every dlzoo backend >= 1.0x transformers"]["met"])  # torch 0.8x
+        train = targets["training: fastest dlzoo backend <= 1.0x fastest hand-written"]
+        self.assertFalse(train["met"])  # dlzoo 1.2 s vs torch.compile 0.9-1.1 s: paired median 1.2x
+        self.assertTrue(train["values"][0].startswith("w512: 1.20x"))
+        self.assertFalse(targets["training: dlzoo within 10% of hand-written, per backend"]["met"])
+        int8 = targets["int8 weights <= 0.3x float32 weights"]
+        self.assertEqual((int8["values"], int8["met"]), (["w256: 0.280x (Dense layers 0.250x)"], True))
+        self.assertEqual(targets["GPU: lcm-base MFU >= 45%, inference and generation tokens/s"]["values"],
+                         ["no GPU figure (no accelerator lent)"])
+        self.assertIsNone(targets["gradient checkpointing saves activation memory (width 512)"]["met"])
+        text = report.markdown(dict(results, targets=report.targets(results),
+                                    targets_issue16=list(targets.values())))
+        self.assertLess(text.index("## Targets (issue 16)"), text.index("## Targets (issue 7)"))
+        self.assertIn("| inference within 15% of hand-written (torch) | forward latency", text)
+        self.assertIn("| torch | fast | 110.0 |", text)  # the inference table has the dlzoo_fast rows
+        self.assertIn("## Generation (tokens/s)", text)
+        self.assertIn("| torch | w256 | 0.00 | 0.00 | 0.280 | 0.250 | 100.0 | 200.0 | 2.00 (2.00-2.00) | 0.0100 |",
+                      text)
+
 
 @pytest.mark.slow
 class HarnessSmokeTest(TestCase):

@@ -15,6 +15,7 @@ from tools.bench.harness import Contender, Worker
 from tools.bench.settings import LARGE, SMALL, TINY, Setting
 
 BACKENDS = ("torch", "jax", "tensorflow")
+INFERENCE_ONLY = ("onnxruntime", "dlzoo_fast")  # contenders with no training step
 
 # (engine, impl) -> label. "hand" is each engine's hand-written baseline of issue 7.
 LABELS = {
@@ -23,6 +24,9 @@ LABELS = {
     ("torch", "hand"): "PyTorch eager, hand-written",
     ("torch", "hand_compile"): "PyTorch torch.compile, hand-written",
     ("torch", "onnxruntime"): "onnxruntime (ONNX export of dlzoo)",
+    ("torch", "dlzoo_fast"): "dlzoo compile_forward (torch)",
+    ("jax", "dlzoo_fast"): "dlzoo compile_forward (jax)",
+    ("tensorflow", "dlzoo_fast"): "dlzoo compile_forward (tensorflow)",
     ("jax", "dlzoo"): "dlzoo (Keras on jax)",
     ("jax", "keras_hub"): "keras-hub LlamaBackbone (jax)",
     ("jax", "hand"): "JAX jax.jit + optax, hand-written",
@@ -65,17 +69,19 @@ def train_settings(opts: Options) -> List[Setting]:
 def infer_cases(opts: Options) -> List[tuple]:
     if opts.quick:
         return [(TINY, 1), (TINY, 4)]
-    return [(SMALL, 1), (SMALL, 32), (LARGE, 1)]
+    return [(SMALL, 1), (SMALL, 32), (LARGE, 1), (LARGE, 32)]
 
 
-def _impls(engine: str, opts: Options, train: bool) -> List[str]:
+def _impls(engine: str, opts: Options, train: bool, infer: bool = True) -> List[str]:
     impls = ["dlzoo", "keras_hub", "hand"]
+    if infer:
+        impls.append("dlzoo_fast")  # `dlzoo.compile_forward(model)`: inference only
     if engine == "torch" and train:
         impls.append("hand_compile")
     if engine == "tensorflow" and "hand_xla" in opts.extra:
         impls.append("hand_xla")
     if opts.quick:
-        impls = [i for i in impls if i in ("dlzoo", "hand")]
+        impls = [i for i in impls if i in ("dlzoo", "dlzoo_fast", "hand")]
     return [i for i in impls if i not in opts.skip]
 
 
@@ -108,10 +114,11 @@ def llama_workers(opts: Options, train: bool, infer: bool) -> List[tuple]:
     cases = [[s.to_dict(), b] for s, b in infer_cases(opts)] if infer else []
     out = []
     for engine in opts.backends:
-        for impl in _impls(engine, opts, train):
+        for impl in _impls(engine, opts, train, infer):
             if impl == "hand_compile" and not train:
                 continue
-            spec = {"task": "llama", "impl": impl, "engine": engine, "train": settings,
+            spec = {"task": "llama", "impl": impl, "engine": engine,
+                    "train": settings if impl != "dlzoo_fast" else [],
                     "infer": cases if impl != "hand_compile" else []}
             out.append((engine, impl, opts.worker(f"{engine}-{impl}", spec, engine)))
     if infer and "torch" in opts.backends and "onnxruntime" not in opts.skip:
@@ -133,7 +140,7 @@ def run_llama(opts: Options, train=True, infer=True) -> Dict[str, Any]:
                 contenders = [
                     Contender(f"{LABELS.get((e, i), i)}", w, f"train-{s.name}", engine=e, impl=i, setting=s.name)
                     for e, i, w in workers
-                    if i != "onnxruntime"
+                    if i not in INFERENCE_ONLY
                 ]
                 rounds = opts.n_rounds(7 if s is SMALL else 5)
                 budget = None if opts.quick else (240 if s is SMALL else 420)
@@ -260,7 +267,7 @@ def run_lcm(opts: Options) -> Dict[str, Any]:
     return {"train": train, "encoder": encoder}
 
 
-SECTIONS = ("peak", "train", "infer", "generate", "imports", "cli", "overhead", "lcm")
+SECTIONS = ("peak", "train", "infer", "generate", "int8", "imports", "cli", "overhead", "lcm")
 
 
 def run_sections(sections, opts: Options) -> Dict[str, Any]:
@@ -284,8 +291,9 @@ def run_sections(sections, opts: Options) -> Dict[str, Any]:
             out["infer"] = {"settings": llama["settings"], "results": llama["infer"]}
     from tools.bench.cli import run_cli
     from tools.bench.generation import run_generate
+    from tools.bench.quantize import run_int8
 
-    for name, fn in (("generate", run_generate), ("imports", run_imports), ("cli", run_cli),
+    for name, fn in (("generate", run_generate), ("int8", run_int8), ("imports", run_imports), ("cli", run_cli),
                      ("overhead", run_overhead), ("lcm", run_lcm)):
         if name in order:
             start = time.perf_counter()

@@ -131,8 +131,9 @@ class Task:
 class LlamaTask(Task):
     """The Llama-style LM of one contender: training steps and forward passes at several settings.
 
-    Spec: `impl` (`"dlzoo"`, `"keras_hub"`, `"hand"`, `"hand_compile"`,
-    `"hand_xla"` or `"onnxruntime"`), `engine`, `train` (list of setting
+    Spec: `impl` (`"dlzoo"`, `"dlzoo_fast"` (the dlzoo model through
+    `dlzoo.compile_forward`, inference only), `"keras_hub"`, `"hand"`,
+    `"hand_compile"`, `"hand_xla"` or `"onnxruntime"`), `engine`, `train` (list of setting
     dicts) and `infer` (list of `[setting dict, batch size]`). One model is
     built per setting and serves both its training steps and its forward
     passes. Variants: `train-<setting>` and `infer-<setting>-b<batch>`.
@@ -155,9 +156,11 @@ class LlamaTask(Task):
             if impl == "onnxruntime":
                 info.update(self._setup_onnx(s, [b for d, b in spec.get("infer", []) if d["name"] == name]))
                 continue
-            if impl in ("dlzoo", "keras_hub"):
+            if impl in ("dlzoo", "keras_hub", "dlzoo_fast"):
                 info["params"][name] = self._setup_keras(impl, s, name in train_names, spec)
                 info["jit_compile"] = self._jit
+                if impl == "dlzoo_fast":
+                    info["fast_path"] = "dlzoo.compile_forward"
             else:
                 info["params"][name] = self._setup_hand(impl, s, name in train_names, spec)
         for d, b in spec.get("infer", []):
@@ -168,8 +171,14 @@ class LlamaTask(Task):
     def _setup_keras(self, impl, s, train, spec):
         import keras
 
-        model, mask_dtype = build_keras_llama(impl, s, spec.get("precision"))
+        # `dlzoo_fast` is the `dlzoo` contender's model, run through `dlzoo.compile_forward`.
+        model, mask_dtype = build_keras_llama("dlzoo" if impl == "dlzoo_fast" else impl, s, spec.get("precision"))
         self._models[s.name] = (model, mask_dtype)
+        if impl == "dlzoo_fast":
+            import dlzoo
+
+            self._fast = getattr(self, "_fast", {})
+            self._fast[s.name] = dlzoo.compile_forward(model)
         self._jit = None
         if train:
             compile_keras(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -191,6 +200,9 @@ class LlamaTask(Task):
 
     def _forward(self, name, s, batch_size):
         model, mask_dtype = self._models[name]
+        if self.spec["impl"] == "dlzoo_fast":
+            x, _ = keras_inputs(s, mask_dtype, batch_size)
+            return _compiled_forward_fn(self._fast[name], x)
         if self.spec["impl"] in ("dlzoo", "keras_hub"):
             x, _ = keras_inputs(s, mask_dtype, batch_size)
             return _predict_fn(model, x, batch_size)
@@ -239,6 +251,30 @@ class LlamaTask(Task):
 def _predict_fn(model, x, batch_size):
     def run():
         return model.predict(x, batch_size=batch_size, verbose=0)
+
+    return run
+
+
+def _compiled_forward_fn(forward, x):
+    """One call of a `dlzoo.compile_forward` program on NumPy inputs, waiting for its result the way the
+    hand-written contenders do: `block_until_ready` on JAX, `.numpy()` on TensorFlow, a CUDA synchronize on torch
+    (eager CPU torch is synchronous)."""
+    import keras
+
+    name = backend()
+    if name == "jax":
+        import jax
+
+        return lambda: jax.block_until_ready(forward(x))
+    if name == "tensorflow":
+        return lambda: keras.tree.map_structure(lambda t: t.numpy(), forward(x))
+    import torch
+
+    def run():
+        out = forward(x)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        return out
 
     return run
 
@@ -420,9 +456,11 @@ class OverheadTask(Task):
 
 
 from tools.bench.generation import GenerateTask  # noqa: E402 - the section lives in its own module
+from tools.bench.quantize import QuantizeTask  # noqa: E402 - the section lives in its own module
 
 TASKS = {
     "generate": GenerateTask,
+    "int8": QuantizeTask,
     "llama": LlamaTask,
     "matmul": MatmulTask,
     "lcm": LcmTrainTask,
