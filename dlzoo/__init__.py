@@ -50,6 +50,8 @@ _LAZY = {
     "prune": "dlzoo.pruning",
     "generate": "dlzoo.generation",
     "generation": "dlzoo.generation",
+    "compile_forward": "dlzoo.inference",
+    "inference": "dlzoo.inference",
     "to_app": "dlzoo.serving",
     "checkpoints": "dlzoo.checkpoints",
     "blocks": "dlzoo.blocks",

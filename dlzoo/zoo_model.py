@@ -41,7 +41,8 @@ class ZooModel(keras.Model):
       config (`metadata.quantization`) so that the model is rebuilt
       quantized from `.keras` files and presets;
     * `generate(prompt_ids, ...)`: text generation for the decoder LMs
-      (`dlzoo.generate`).
+      (`dlzoo.generate`);
+    * `compile_forward(...)`: the fast inference path (`dlzoo.compile_forward`).
 
     Args:
         inputs: The functional inputs (a dict of `keras.Input`).
@@ -148,6 +149,12 @@ class ZooModel(keras.Model):
         from dlzoo.generation import generate
 
         return generate(self, prompt_ids, **kwargs)
+
+    def compile_forward(self, **kwargs):
+        """This model's fast inference path: `dlzoo.compile_forward(self, **kwargs)` (see guides/performance.md)."""
+        from dlzoo.inference import compile_forward
+
+        return compile_forward(self, **kwargs)
 
 
 # ---------------------------------------------------------------- building
