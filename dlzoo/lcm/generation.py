@@ -24,6 +24,17 @@ All randomness (latent noise, initial diffusion latents) comes from a NumPy
 generator seeded with `seed`, and every scheduler step runs in NumPy, so a
 fixed seed gives the same concepts on TensorFlow, PyTorch and JAX up to float
 tolerance.
+
+`compiled=True` (the default) runs the per-step model work as programs
+compiled once per backend and shapes (`dlzoo.generation.step_programs`, the
+mechanism of the LM decoding loop): the Base-LCM single-concept KV-cached step,
+the Two-Tower context-tower step and its denoiser call, with the conditional
+and unconditional guidance branches batched into one call. The prompt is fed
+through the same single-concept step (no program per prompt length) and the
+cache length is rounded up to a power of two (masked slots), so a program is
+reused across prompt lengths and `max_new_concepts`. The scheduler and the
+random draws stay in NumPy: the concepts equal those of `compiled=False` (the
+layer-by-layer path) within float tolerance.
 """
 
 import dataclasses
@@ -34,6 +45,7 @@ import numpy as np
 import keras
 
 from dlzoo.diffusion import DDIMScheduler
+from dlzoo.generation.step_programs import StepProgram
 from dlzoo.lcm.losses import DiffusionMSE, NextConceptMSE
 from dlzoo.validation import check_bool, check_float, check_int, check_positive_int
 
@@ -118,6 +130,7 @@ def generate(
     initial_noise_scale: float = 0.6,
     clip_noise: float = 100.0,
     eta: float = 0.0,
+    compiled: bool = True,
 ) -> GenerationResult:
     """Continue concept sequences with a Base-LCM or a Two-Tower LCM.
 
@@ -148,6 +161,8 @@ def generate(
         initial_noise_scale: float. Two-Tower initial latent std. Defaults to `0.6`.
         clip_noise: float. Two-Tower latent clipping. Defaults to `100.0`.
         eta: float. Two-Tower DDIM eta. Defaults to `0.0`.
+        compiled: bool. Run each step as a compiled program (see the module
+            docstring); `False` calls the layers one by one. Defaults to `True`.
 
     Returns:
         A `GenerationResult`.
@@ -159,13 +174,15 @@ def generate(
     seed = check_int("seed", seed, min_value=0)
     check_bool("sample_latent", sample_latent)
     temperature = check_float("temperature", temperature, min_value=0.0)
+    compiled = check_bool("compiled", compiled)
     if eot_embedding is not None:
         eot_embedding = np.asarray(eot_embedding, dtype="float32").reshape(-1)
     normalized = [np.asarray(normalizer.normalize(p), "float32") if normalizer is not None else p for p in prompts]
     rng = np.random.default_rng(seed)
     family = model_family(model)
-    loop = _BaseLoop(model) if family == "base_lcm" else _TwoTowerLoop(
-        model, scheduler, num_inference_steps, guidance_scale, guidance_rescale, initial_noise_scale, clip_noise, eta
+    loop = _BaseLoop(model, compiled) if family == "base_lcm" else _TwoTowerLoop(
+        model, scheduler, num_inference_steps, guidance_scale, guidance_rescale, initial_noise_scale, clip_noise, eta,
+        compiled,
     )
 
     batch = len(normalized)
@@ -205,15 +222,65 @@ def _np(x):
     return np.asarray(keras.ops.convert_to_numpy(x), dtype="float32")
 
 
+# Programs live on the model (attribute set past Keras' tracking), so they go with it.
+_PROGRAMS_ATTRIBUTE = "_dlzoo_lcm_programs"
+
+
+def step_program(model, name, layers, function):
+    """The `StepProgram` of `function` for `model`, made once per name and set of weights, then reused."""
+    programs = getattr(model, _PROGRAMS_ATTRIBUTE, None)
+    if programs is None:
+        programs = {}
+        object.__setattr__(model, _PROGRAMS_ATTRIBUTE, programs)
+    key = (name, tuple(id(variable) for layer in layers for variable in layer.variables))
+    if key not in programs:
+        programs[key] = StepProgram(function, layers)
+    return programs[key]
+
+
+def cache_length(total):
+    """The KV cache (and context) length of the compiled path: `total` rounded up to a power of two, at least 16.
+
+    Slots past the current position are masked, so the rounding changes no
+    result; it lets one program serve many prompt lengths.
+    """
+    return max(16, 1 << (int(total) - 1).bit_length())
+
+
 class _BaseLoop:
     """KV-cached Base-LCM decoding: prefill the common prefix, then one concept per step."""
 
-    def __init__(self, model):
+    def __init__(self, model, compiled=True):
+        self.model = model
+        self.compiled = compiled
         self.prenet = model.get_layer("prenet")
         self.decoder = model.get_layer("decoder")
         self.postnet = model.get_layer("postnet")
 
+    def step(self, concept, position, cache):
+        """One concept `(batch, 1, dim)` at `position` through the cache: `(prediction (batch, dim), cache)`."""
+        h = self.prenet(concept, start_index=position)
+        y, cache = self.decoder(h, cache=cache, cache_update_index=position)
+        return self.postnet(y)[:, 0], cache
+
     def run(self, buffer, lengths, total, accept, finished, rng):
+        if not self.compiled:
+            return self._run_layers(buffer, lengths, total, accept, finished)
+        batch = buffer.shape[0]
+        step = step_program(self.model, "base_lcm_step", [self.prenet, self.decoder, self.postnet], self.step)
+        cache = self.decoder.empty_cache(batch, cache_length(total))
+        start = min(lengths) - 1  # the prompt prefix: fed through the same step, predictions unused
+        for position in range(total - 1):
+            prediction, cache = step(buffer[:, position:position + 1], np.int32(position), cache)
+            if position < start:
+                continue
+            prediction = _np(prediction)
+            for b in range(batch):
+                accept(b, position + 1, prediction[b])
+            if finished():
+                break
+
+    def _run_layers(self, buffer, lengths, total, accept, finished):
         batch = buffer.shape[0]
         cache = self.decoder.empty_cache(batch, total)
         start = min(lengths) - 1  # positions < start are prefilled
@@ -233,7 +300,10 @@ class _BaseLoop:
 class _TwoTowerLoop:
     """Incremental context encoding plus one DDIM sampling loop per new concept."""
 
-    def __init__(self, model, scheduler, steps, guidance_scale, guidance_rescale, initial_noise_scale, clip_noise, eta):
+    def __init__(self, model, scheduler, steps, guidance_scale, guidance_rescale, initial_noise_scale, clip_noise, eta,
+                 compiled=False):
+        self.model = model
+        self.compiled = compiled
         self.prenet = model.get_layer("encoder_prenet")
         self.encoder = model.get_layer("encoder")
         self.denoiser = model.get_layer("denoiser")
@@ -255,7 +325,82 @@ class _TwoTowerLoop:
         self.clip_noise = check_float("clip_noise", clip_noise, min_value=0.0, min_inclusive=False)
         self.eta = check_float("eta", eta, min_value=0.0)
 
+    def encode_step(self, concept, position, cache):
+        """One concept `(batch, 1, dim)` at `position` through the context tower: `(state (batch, d), cache)`."""
+        h = self.prenet(concept, start_index=position)
+        out, cache = self.encoder(h, cache=cache, cache_update_index=position)
+        return out[:, 0], cache
+
+    def denoise_pair(self, latent, timesteps, context, context_mask):
+        """The conditional and unconditional (empty-context) denoiser outputs, in one batched call."""
+        batch = keras.ops.shape(latent)[0]
+        twice = lambda x: keras.ops.concatenate([x, x], axis=0)
+        mask = keras.ops.concatenate([context_mask, keras.ops.zeros_like(context_mask)], axis=0)
+        out = self.denoiser(twice(latent), timesteps=twice(timesteps), context=twice(context),
+                            context_padding_mask=mask, causal=False)
+        return out[:batch], out[batch:]
+
+    def denoise(self, latent, timesteps, context, context_mask):
+        """The conditional denoiser output alone (no guidance)."""
+        return self.denoiser(latent, timesteps=timesteps, context=context, context_padding_mask=context_mask,
+                             causal=False)
+
     def run(self, buffer, lengths, total, accept, finished, rng):
+        if not self.compiled:
+            return self._run_layers(buffer, lengths, total, accept, finished, rng)
+        batch, _, dim = buffer.shape
+        layers = [self.prenet, self.encoder]
+        encode = step_program(self.model, "two_tower_encoder_step", layers, self.encode_step)
+        length = cache_length(total)
+        cache = self.encoder.empty_cache(batch, length)
+        states = None  # (batch, length, d): context states, filled as concepts arrive
+        first = min(lengths)
+        for position in range(total):
+            if position >= first:
+                if not all(position < n for n in lengths):  # else every sequence is still teacher-forced here
+                    prediction = self._sample_compiled(states, position, batch, dim, rng)
+                    for b in range(batch):
+                        accept(b, position, prediction[b])
+                if finished() or position == total - 1:
+                    break
+            state, cache = encode(buffer[:, position:position + 1], np.int32(position), cache)
+            state = _np(state)
+            if states is None:
+                states = np.zeros((batch, length, state.shape[-1]), dtype="float32")
+            states[:, position] = state
+
+    def _sample_compiled(self, states, position, batch, dim, rng):
+        guided = self.guidance_scale != 1.0
+        if guided:
+            program = step_program(self.model, "two_tower_denoise_pair", [self.denoiser], self.denoise_pair)
+        else:
+            program = step_program(self.model, "two_tower_denoise", [self.denoiser], self.denoise)
+        context = keras.ops.convert_to_tensor(states)
+        mask = np.zeros((batch, states.shape[1]), dtype=bool)
+        mask[:, :position] = True
+        mask = keras.ops.convert_to_tensor(mask)
+        pending = {}  # the unconditional output of the last batched call
+
+        def denoise_fn(latent, timesteps, conditional):
+            # `DDIMScheduler.sample` asks for the conditional output, then for the unconditional one of the
+            # same latent: one batched call answers both.
+            if not conditional:
+                assert pending.get("latent") is latent, "the unconditional call must follow its conditional call"
+                return _np(pending.pop("uncond"))
+            if not guided:
+                return _np(program(latent, timesteps.astype("int32"), context, mask))
+            cond, uncond = program(latent, timesteps.astype("int32"), context, mask)
+            pending.update(latent=latent, uncond=uncond)
+            return _np(cond)
+
+        x0 = self.scheduler.sample(
+            denoise_fn, (batch, 1, dim), num_inference_steps=self.steps, guidance_scale=self.guidance_scale,
+            guidance_rescale=self.guidance_rescale, initial_noise_scale=self.initial_noise_scale,
+            clip_noise=self.clip_noise, eta=self.eta, rng=rng,
+        )
+        return x0[:, 0]
+
+    def _run_layers(self, buffer, lengths, total, accept, finished, rng):
         batch, _, dim = buffer.shape
         cache = self.encoder.empty_cache(batch, total)
         states = None  # (batch, total, d): context states, filled as concepts arrive
