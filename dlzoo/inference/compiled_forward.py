@@ -8,9 +8,12 @@ bounded LRU:
   shape; the weights are arguments read at every call (not constants baked
   into the program), through a `keras.StatelessScope`; variables the forward
   assigns (e.g. a seed generator's state) are written back, as eager calls do;
-* TensorFlow: `tf.function(model(x, training=False), jit_compile=...)` with a
-  fixed input signature per shape; `JIT_COMPILE_TENSORFLOW` records the choice
-  measured on the project's CPU (see guides/performance.md);
+* TensorFlow: one plain `tf.function` of `model(x, training=False)` traced
+  with an input signature whose batch and dynamic axes are `None`: one graph
+  serves every shape, so buckets are checked but nothing is padded
+  (`JIT_COMPILE_TENSORFLOW = True` switches to `jit_compile=True`, one XLA
+  program per bucketed shape; not faster on the project's CPU, see
+  guides/performance.md);
 * PyTorch: under `torch.inference_mode()`, a `torch.jit.trace` of the forward
   per shape (the model's variables stay parameters of the traced module, so
   later `set_weights`/`assign` are seen); the trace runs without Keras'
@@ -39,8 +42,10 @@ from dlzoo.generation.causal_lm import CAUSAL_LM_FAMILIES
 from dlzoo.validation import check_positive_int
 
 PADDING_MASK_INPUT = "padding_mask"
-# Measured on the project's CPU (guides/performance.md, "Fast inference"), width-256 Llama shape, seq 128.
-JIT_COMPILE_TENSORFLOW = True
+# Measured on the project's 2-core CPU (guides/performance.md, "Fast inference"), width-256 Llama shape, seq 128:
+# XLA was not faster than a plain tf.function (batch 1 within noise, batch 32 slower), and a plain tf.function
+# traced once with `None` axes serves every shape, so TensorFlow needs no padding at all.
+JIT_COMPILE_TENSORFLOW = False
 
 
 def _check_buckets(name, value):
@@ -105,7 +110,7 @@ def _structure_key(inputs):
 
 
 # ---------------------------------------------------------------- per-backend programs
-def _jax_program(model, variables, structure, flat):
+def _jax_program(model, variables, structure, flat, declared):
     import jax
 
     assigned = []  # positions in `variables` of the variables the forward assigns (found while tracing)
@@ -128,13 +133,28 @@ def _jax_program(model, variables, structure, flat):
     return run, "jax.jit"
 
 
-def _tensorflow_program(model, variables, structure, flat):
+def _shape_free():
+    """Whether one program serves every input shape (a plain tf.function traced with `None` axes)."""
+    return keras.backend.backend() == "tensorflow" and not JIT_COMPILE_TENSORFLOW
+
+
+def _relaxed_shape(shape, declared):
+    """`shape` with axis 0 and every axis the model declares dynamic (or does not declare) set to None."""
+    if declared is None or len(declared) != len(shape):
+        return [None] * len(shape)
+    return [None] + [None if d is None else int(s) for s, d in zip(shape[1:], declared[1:])]
+
+
+def _tensorflow_program(model, variables, structure, flat, declared):
     import tensorflow as tf
 
     def forward(*flat):
         return model(keras.tree.pack_sequence_as(structure, list(flat)), training=False)
 
-    signature = [tf.TensorSpec(x.shape, x.dtype) for x in flat]
+    if JIT_COMPILE_TENSORFLOW:  # XLA compiles per concrete shape: one program per (bucketed) shape
+        signature = [tf.TensorSpec(x.shape, x.dtype) for x in flat]
+    else:
+        signature = [tf.TensorSpec(_relaxed_shape(x.shape, d), x.dtype) for x, d in zip(flat, declared)]
     function = tf.function(forward, input_signature=signature, jit_compile=JIT_COMPILE_TENSORFLOW)
     function.get_concrete_function()  # trace now, so `num_programs` counts real traces
 
@@ -144,7 +164,7 @@ def _tensorflow_program(model, variables, structure, flat):
     return run, f"tf.function(jit_compile={JIT_COMPILE_TENSORFLOW})"
 
 
-def _torch_program(model, variables, structure, flat):
+def _torch_program(model, variables, structure, flat, declared):
     import torch
 
     def eager(flat):
@@ -195,7 +215,7 @@ def _torch_program(model, variables, structure, flat):
     return run, "torch.jit.trace"
 
 
-def _eager_program(model, variables, structure, flat):
+def _eager_program(model, variables, structure, flat, declared):
     def run(flat):
         return model(keras.tree.pack_sequence_as(structure, list(flat)), training=False)
 
@@ -217,7 +237,8 @@ class CompiledForward:
         batch_buckets: None or list of int. Batch sizes to compile: each call's
             inputs are padded with zero rows up to the next bucket and the
             outputs sliced back; a larger batch runs in chunks of the largest
-            bucket. None: one program per batch size seen.
+            bucket. None: one program per batch size seen. (TensorFlow: one
+            program for every shape; nothing is padded.)
         sequence_buckets: None or list of int. Sequence lengths to compile:
             axis 1 of every input whose axis 1 is dynamic is padded with
             zeros (False) up to the next bucket, and axis 1 of every output
@@ -261,10 +282,12 @@ class CompiledForward:
         self.num_programs = 0
         self.mechanism = None
         self._input_spec = _symbolic(model, "input")
-        self._input_dtypes = {}
+        self._input_dtypes, self._input_shapes = {}, {}
         if self._input_spec is not None:
             spec = keras.tree.flatten(self._input_spec)
             self._input_dtypes = {name: t.dtype for name, t in zip(_flat_names(self._input_spec), spec)}
+            self._input_shapes = {name: tuple(t.shape) for name, t in zip(_flat_names(self._input_spec), spec)}
+        self._shape_free = _shape_free()
         self._variables = list(model.variables)
         self._programs = collections.OrderedDict()
         self._sequence_inputs, self._sequence_outputs = (), ()
@@ -332,12 +355,13 @@ class CompiledForward:
                     f"The inputs' sequence length {length} exceeds the largest of `sequence_buckets`. Received: "
                     f"sequence_buckets={self.sequence_buckets!r}. Add a larger bucket."
                 )
-            flat = [_pad_axis(x, 1, target) if i in padded else x for i, x in enumerate(flat)]
+            if not self._shape_free:
+                flat = [_pad_axis(x, 1, target) if i in padded else x for i, x in enumerate(flat)]
         if self.batch_buckets is None:
-            outputs = self._run(inputs, structure_key, flat)
+            outputs = self._run(inputs, names, structure_key, flat)
         else:
-            outputs = self._run_bucketed(inputs, structure_key, flat)
-        if length is not None:
+            outputs = self._run_bucketed(inputs, names, structure_key, flat)
+        if length is not None and not self._shape_free:
             leaves = keras.tree.flatten(outputs)
             leaves = [y[:, :length] if i in self._sequence_outputs else y for i, y in enumerate(leaves)]
             outputs = keras.tree.pack_sequence_as(outputs, leaves)
@@ -361,7 +385,7 @@ class CompiledForward:
             )
         return lengths.pop()
 
-    def _run_bucketed(self, inputs, structure_key, flat):
+    def _run_bucketed(self, inputs, names, structure_key, flat):
         batches = {int(x.shape[0]) if len(x.shape) else None for x in flat}
         if len(batches) != 1 or None in batches:
             raise ValueError(
@@ -372,23 +396,27 @@ class CompiledForward:
         batch = batches.pop()
         largest = self.batch_buckets[-1]
         if batch > largest:
-            parts = [self._run_bucketed(inputs, structure_key, [x[start:start + largest] for x in flat])
+            parts = [self._run_bucketed(inputs, names, structure_key, [x[start:start + largest] for x in flat])
                      for start in range(0, batch, largest)]
             leaves = [keras.ops.concatenate(group, axis=0) for group in zip(*(keras.tree.flatten(p) for p in parts))]
             return keras.tree.pack_sequence_as(parts[0], leaves)
         target = _next_bucket(batch, self.batch_buckets)
-        if target == batch:
-            return self._run(inputs, structure_key, flat)
-        outputs = self._run(inputs, structure_key, [_pad_axis(x, 0, target) for x in flat])
+        if target == batch or self._shape_free:
+            return self._run(inputs, names, structure_key, flat)
+        outputs = self._run(inputs, names, structure_key, [_pad_axis(x, 0, target) for x in flat])
         return keras.tree.map_structure(lambda y: y[:batch], outputs)
 
-    def _run(self, inputs, structure_key, flat):
-        key = (structure_key, tuple((tuple(x.shape), str(x.dtype)) for x in flat))
+    def _run(self, inputs, names, structure_key, flat):
+        if self._shape_free:
+            key = (structure_key, tuple((len(x.shape), str(x.dtype)) for x in flat))
+        else:
+            key = (structure_key, tuple((tuple(x.shape), str(x.dtype)) for x in flat))
         program = self._programs.get(key)
         if program is None:
             maker = _MAKERS.get(self.backend, _eager_program)
             skeleton = keras.tree.map_structure(lambda _: 0, inputs)  # the structure, without the arrays
-            program, self.mechanism = maker(self.model, self._variables, skeleton, flat)
+            declared = [self._input_shapes.get(name) for name in names]
+            program, self.mechanism = maker(self.model, self._variables, skeleton, flat, declared)
             self.num_programs += 1
             self._programs[key] = program
             while len(self._programs) > self.max_programs:
