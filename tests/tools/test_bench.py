@@ -100,6 +100,10 @@ class ReportTest(TestCase):
             _row(f"{m} w256 (torch)", "torch", None, [t] * 3, setting="w256", backend="torch", mode=m, batch=1,
                  info={"memory": memory, "output_change": {"w256": 0.01}, "forward": "dlzoo.compile_forward"})
             for m, t in (("float", 0.1), ("int8", 0.2))]}
+        results["lcm_generate"] = {"case": {"num_prompts": 2, "prompt_concepts": 8, "new_concepts": 4,
+                                            "num_inference_steps": 10}, "results": [
+            _row(v, "torch", None, [t] * 3, backend="torch", model="lcm-base-tiny", variant_name=v)
+            for v, t in (("layers", 0.3), ("compiled", 0.1))]}
         results["meta"] = {"device": "cpu"}
         return report.derive(results)
 
@@ -124,12 +128,15 @@ class ReportTest(TestCase):
         self.assertEqual(targets["GPU: lcm-base MFU >= 45%, inference and generation tokens/s"]["values"],
                          ["no GPU figure (no accelerator lent)"])
         self.assertIsNone(targets["gradient checkpointing saves activation memory (width 512)"]["met"])
+        lcm = targets["LCM generation on the compiled loop (before/after)"]
+        self.assertEqual(lcm["values"], ["torch lcm-base-tiny: 0.300 -> 0.100 s (3.0x)"])
         text = report.markdown(dict(results, targets=report.targets(results),
                                     targets_issue16=list(targets.values())))
         self.assertLess(text.index("## Targets (issue 16)"), text.index("## Targets (issue 7)"))
         self.assertIn("| inference within 15% of hand-written (torch) | forward latency", text)
         self.assertIn("| torch | fast | 110.0 |", text)  # the inference table has the dlzoo_fast rows
         self.assertIn("## Generation (tokens/s)", text)
+        self.assertIn("| torch | lcm-base-tiny | 0.300 | 0.100 | 3.0x |", text)
         self.assertIn("| torch | w256 | 0.00 | 0.00 | 0.280 | 0.250 | 100.0 | 200.0 | 2.00 (2.00-2.00) | 0.0100 |",
                       text)
 

@@ -9,6 +9,7 @@ Markdown is regenerated from the whole JSON):
     python -m tools.bench infer                # forward latency + onnxruntime (section 2)
     python -m tools.bench generate             # greedy generation tokens/s: dlzoo per backend vs transformers
     python -m tools.bench int8                 # int8 weight memory and forward latency vs float32
+    python -m tools.bench lcm-generate         # dlzoo.lcm.generate, compiled=False vs compiled=True
     python -m tools.bench llama                # train + infer with the same workers
     python -m tools.bench imports              # import keras vs import dlzoo, per backend
     python -m tools.bench cli                  # dlzoo --help / list / count response times, per backend
@@ -39,6 +40,7 @@ COMMANDS = {
     "infer": ("infer",),
     "generate": ("generate",),
     "int8": ("int8",),
+    "lcm-generate": ("lcm_generate",),
     "llama": ("peak", "train", "infer"),
     "imports": ("imports",),
     "cli": ("cli",),

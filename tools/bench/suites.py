@@ -267,7 +267,7 @@ def run_lcm(opts: Options) -> Dict[str, Any]:
     return {"train": train, "encoder": encoder}
 
 
-SECTIONS = ("peak", "train", "infer", "generate", "int8", "imports", "cli", "overhead", "lcm")
+SECTIONS = ("peak", "train", "infer", "generate", "lcm_generate", "int8", "imports", "cli", "overhead", "lcm")
 
 
 def run_sections(sections, opts: Options) -> Dict[str, Any]:
@@ -291,9 +291,11 @@ def run_sections(sections, opts: Options) -> Dict[str, Any]:
             out["infer"] = {"settings": llama["settings"], "results": llama["infer"]}
     from tools.bench.cli import run_cli
     from tools.bench.generation import run_generate
+    from tools.bench.lcm_generation import run_lcm_generate
     from tools.bench.quantize import run_int8
 
-    for name, fn in (("generate", run_generate), ("int8", run_int8), ("imports", run_imports), ("cli", run_cli),
+    for name, fn in (("generate", run_generate), ("lcm_generate", run_lcm_generate), ("int8", run_int8),
+                     ("imports", run_imports), ("cli", run_cli),
                      ("overhead", run_overhead), ("lcm", run_lcm)):
         if name in order:
             start = time.perf_counter()

@@ -456,11 +456,13 @@ class OverheadTask(Task):
 
 
 from tools.bench.generation import GenerateTask  # noqa: E402 - the section lives in its own module
+from tools.bench.lcm_generation import LcmGenerateTask  # noqa: E402 - the section lives in its own module
 from tools.bench.quantize import QuantizeTask  # noqa: E402 - the section lives in its own module
 
 TASKS = {
     "generate": GenerateTask,
     "int8": QuantizeTask,
+    "lcm_generate": LcmGenerateTask,
     "llama": LlamaTask,
     "matmul": MatmulTask,
     "lcm": LcmTrainTask,
