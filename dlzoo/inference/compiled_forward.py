@@ -8,12 +8,10 @@ bounded LRU:
   shape; the weights are arguments read at every call (not constants baked
   into the program), through a `keras.StatelessScope`; variables the forward
   assigns (e.g. a seed generator's state) are written back, as eager calls do;
-* TensorFlow: one plain `tf.function` of `model(x, training=False)` traced
-  with an input signature whose batch and dynamic axes are `None`: one graph
-  serves every shape, so buckets are checked but nothing is padded
-  (`JIT_COMPILE_TENSORFLOW = True` switches to `jit_compile=True`, one XLA
-  program per bucketed shape; not faster on the project's CPU, see
-  guides/performance.md);
+* TensorFlow: `tf.function(model(x, training=False), jit_compile=True)` with
+  a fixed input signature per (bucketed) shape: XLA was the faster on the
+  project's CPU (`JIT_COMPILE_TENSORFLOW`; False switches to one plain
+  `tf.function` traced with `None` axes, which serves every shape unpadded);
 * PyTorch: under `torch.inference_mode()`, a `torch.jit.trace` of the forward
   per shape (the model's variables stay parameters of the traced module, so
   later `set_weights`/`assign` are seen); the trace runs without Keras'
@@ -42,10 +40,11 @@ from dlzoo.generation.causal_lm import CAUSAL_LM_FAMILIES
 from dlzoo.validation import check_positive_int
 
 PADDING_MASK_INPUT = "padding_mask"
-# Measured on the project's 2-core CPU (guides/performance.md, "Fast inference"), width-256 Llama shape, seq 128:
-# XLA was not faster than a plain tf.function (batch 1 within noise, batch 32 slower), and a plain tf.function
-# traced once with `None` axes serves every shape, so TensorFlow needs no padding at all.
-JIT_COMPILE_TENSORFLOW = False
+# Measured on the project's (shared) 2-core CPU, width-256 Llama shape, seq 128, interleaved rounds
+# (guides/performance.md, "Fast inference"): XLA 0.65x / 0.89x the time of `predict_on_batch` at batch 1 / 32,
+# a plain tf.function traced once with `None` axes 0.79x / 1.17x. False: that plain tf.function, which serves
+# every shape (nothing is padded).
+JIT_COMPILE_TENSORFLOW = True
 
 
 def _check_buckets(name, value):
@@ -110,7 +109,7 @@ def _structure_key(inputs):
 
 
 # ---------------------------------------------------------------- per-backend programs
-def _jax_program(model, variables, structure, flat, declared):
+def _jax_program(model, variables, structure, flat, declared, jit_compile):
     import jax
 
     assigned = []  # positions in `variables` of the variables the forward assigns (found while tracing)
@@ -133,11 +132,6 @@ def _jax_program(model, variables, structure, flat, declared):
     return run, "jax.jit"
 
 
-def _shape_free():
-    """Whether one program serves every input shape (a plain tf.function traced with `None` axes)."""
-    return keras.backend.backend() == "tensorflow" and not JIT_COMPILE_TENSORFLOW
-
-
 def _relaxed_shape(shape, declared):
     """`shape` with axis 0 and every axis the model declares dynamic (or does not declare) set to None."""
     if declared is None or len(declared) != len(shape):
@@ -145,26 +139,26 @@ def _relaxed_shape(shape, declared):
     return [None] + [None if d is None else int(s) for s, d in zip(shape[1:], declared[1:])]
 
 
-def _tensorflow_program(model, variables, structure, flat, declared):
+def _tensorflow_program(model, variables, structure, flat, declared, jit_compile):
     import tensorflow as tf
 
     def forward(*flat):
         return model(keras.tree.pack_sequence_as(structure, list(flat)), training=False)
 
-    if JIT_COMPILE_TENSORFLOW:  # XLA compiles per concrete shape: one program per (bucketed) shape
+    if jit_compile:  # XLA compiles per concrete shape: one program per (bucketed) shape
         signature = [tf.TensorSpec(x.shape, x.dtype) for x in flat]
     else:
         signature = [tf.TensorSpec(_relaxed_shape(x.shape, d), x.dtype) for x, d in zip(flat, declared)]
-    function = tf.function(forward, input_signature=signature, jit_compile=JIT_COMPILE_TENSORFLOW)
+    function = tf.function(forward, input_signature=signature, jit_compile=jit_compile)
     function.get_concrete_function()  # trace now, so `num_programs` counts real traces
 
     def run(flat):
         return function(*flat)
 
-    return run, f"tf.function(jit_compile={JIT_COMPILE_TENSORFLOW})"
+    return run, f"tf.function(jit_compile={jit_compile})"
 
 
-def _torch_program(model, variables, structure, flat, declared):
+def _torch_program(model, variables, structure, flat, declared, jit_compile):
     import torch
 
     def eager(flat):
@@ -194,7 +188,10 @@ def _torch_program(model, variables, structure, flat, declared):
             expected = keras.tree.flatten(model(keras.tree.pack_sequence_as(structure, list(flat)), training=False))
             got = traced(*flat)
         for want, have in zip(expected, got):
-            if want.shape != have.shape or not torch.allclose(want, have, rtol=1e-4, atol=1e-5, equal_nan=True):
+            if want.shape != have.shape or not (
+                torch.allclose(want, have, rtol=1e-4, atol=1e-5, equal_nan=True)
+                if want.is_floating_point() else torch.equal(want, have)
+            ):
                 reason = "the traced forward differs from the eager call it was traced from"
                 break
     except Exception as error:  # noqa: BLE001 - any tracing failure falls back to eager inference
@@ -215,7 +212,7 @@ def _torch_program(model, variables, structure, flat, declared):
     return run, "torch.jit.trace"
 
 
-def _eager_program(model, variables, structure, flat, declared):
+def _eager_program(model, variables, structure, flat, declared, jit_compile):
     def run(flat):
         return model(keras.tree.pack_sequence_as(structure, list(flat)), training=False)
 
@@ -237,8 +234,9 @@ class CompiledForward:
         batch_buckets: None or list of int. Batch sizes to compile: each call's
             inputs are padded with zero rows up to the next bucket and the
             outputs sliced back; a larger batch runs in chunks of the largest
-            bucket. None: one program per batch size seen. (TensorFlow: one
-            program for every shape; nothing is padded.)
+            bucket. None: one program per batch size seen. (TensorFlow with
+            `JIT_COMPILE_TENSORFLOW = False`: one program for every shape;
+            nothing is padded.)
         sequence_buckets: None or list of int. Sequence lengths to compile:
             axis 1 of every input whose axis 1 is dynamic is padded with
             zeros (False) up to the next bucket, and axis 1 of every output
@@ -287,7 +285,9 @@ class CompiledForward:
             spec = keras.tree.flatten(self._input_spec)
             self._input_dtypes = {name: t.dtype for name, t in zip(_flat_names(self._input_spec), spec)}
             self._input_shapes = {name: tuple(t.shape) for name, t in zip(_flat_names(self._input_spec), spec)}
-        self._shape_free = _shape_free()
+        # Read once: a plain tf.function traced with `None` axes serves every shape (see JIT_COMPILE_TENSORFLOW).
+        self._jit_compile = JIT_COMPILE_TENSORFLOW
+        self._shape_free = self.backend == "tensorflow" and not self._jit_compile
         self._variables = list(model.variables)
         self._programs = collections.OrderedDict()
         self._sequence_inputs, self._sequence_outputs = (), ()
@@ -416,7 +416,7 @@ class CompiledForward:
             maker = _MAKERS.get(self.backend, _eager_program)
             skeleton = keras.tree.map_structure(lambda _: 0, inputs)  # the structure, without the arrays
             declared = [self._input_shapes.get(name) for name in names]
-            program, self.mechanism = maker(self.model, self._variables, skeleton, flat, declared)
+            program, self.mechanism = maker(self.model, self._variables, skeleton, flat, declared, self._jit_compile)
             self.num_programs += 1
             self._programs[key] = program
             while len(self._programs) > self.max_programs:
