@@ -100,9 +100,9 @@ def lcm_generate_markdown(results) -> List[str]:
     case = results["lcm_generate"]["case"]
     lines = ["## LCM generation (before/after the compiled loop)", "",
              f"`dlzoo.lcm.generate` of {case['num_prompts']} prompts of {case['prompt_concepts']} concepts, exactly "
-             f"{case['new_concepts']} new concepts each (Two-Tower: {case['num_inference_steps']} requested DDIM steps, "
-             "guidance on), random weights of the `-tiny` configs; before = `compiled=False` (layers called one by "
-             "one), after = `compiled=True` (the default); speed-up = median of the per-round ratios.", "",
+             f"{case['new_concepts']} new concepts each (Two-Tower: {case['num_inference_steps']} requested DDIM "
+             "steps, guidance on), random weights of the `-tiny` configs; before = `compiled=False` (layers called "
+             "one by one), after = `compiled=True` (the default); speed-up = median of the per-round ratios.", "",
              "| Backend | Model | before (s) | after (s) | speed-up |", "|---|---|---|---|---|"]
     for r in rows:
         if r["before_s"] is None or r["after_s"] is None:

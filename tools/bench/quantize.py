@@ -37,7 +37,8 @@ def quantized_layers(model):
     """The layers Keras' int8 mode quantizes (`Dense`, `EinsumDense`)."""
     import keras
 
-    return [layer for layer in model._flatten_layers() if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense))]
+    kinds = (keras.layers.Dense, keras.layers.EinsumDense)
+    return [layer for layer in model._flatten_layers() if isinstance(layer, kinds)]
 
 
 class QuantizeTask:
@@ -158,8 +159,8 @@ def int8_markdown(results) -> List[str]:
              f"{section['batch']}, `{rows[0]['forward'] or '?'}`, float32 and int8 copies (same seed) interleaved; "
              "`x float` = median of the per-round latency ratios. Output change = max |int8 - float| / max |float| "
              "of the logits.", "",
-             "| Backend | Model | float32 weights (MiB) | int8 weights (MiB) | x float32 (whole) | x float32 (Dense layers) "
-             "| float ms | int8 ms | int8 x float | output change |",
+             "| Backend | Model | float32 weights (MiB) | int8 weights (MiB) | x float32 (whole) "
+             "| x float32 (Dense layers) | float ms | int8 ms | int8 x float | output change |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         m = r["memory"]
@@ -168,7 +169,8 @@ def int8_markdown(results) -> List[str]:
             continue
         ms = (lambda t: "-" if t is None else f"{t * 1e3:.1f}")
         ratio = r["vs_float"]
-        lines.append(f"| {r['backend']} | {r['setting']} | {m['float_bytes'] / 2**20:.2f} | {m['int8_bytes'] / 2**20:.2f} "
+        lines.append(f"| {r['backend']} | {r['setting']} | {m['float_bytes'] / 2**20:.2f} "
+                     f"| {m['int8_bytes'] / 2**20:.2f} "
                      f"| {r['ratio']:.3f} | {r['quantizable_ratio']:.3f} | {ms(r['float_s'])} | {ms(r['int8_s'])} | "
                      + (f"{ratio['median']:.2f} ({ratio['min']:.2f}-{ratio['max']:.2f})" if ratio else "-")
                      + " | " + ("-" if r["output_change"] is None else f"{r['output_change']:.4f}") + " |")
