@@ -149,7 +149,8 @@ def _tensorflow_program(model, variables, structure, flat, declared, jit_compile
         signature = [tf.TensorSpec(x.shape, x.dtype) for x in flat]
     else:
         signature = [tf.TensorSpec(_relaxed_shape(x.shape, d), x.dtype) for x, d in zip(flat, declared)]
-    function = tf.function(forward, input_signature=signature, jit_compile=jit_compile)
+    # autograph=False as in Keras' own predict step: Keras layers need no conversion (and it writes temp files).
+    function = tf.function(forward, input_signature=signature, jit_compile=jit_compile, autograph=False)
     function.get_concrete_function()  # trace now, so `num_programs` counts real traces
 
     def run(flat):
