@@ -334,7 +334,8 @@ class CompiledForward:
                     f"Every entry of `sequence_buckets` must be <= the model's max_sequence_length ({limit}, its "
                     f"learned positions). {received}."
                 )
-        sliced = tuple(i for i, t in enumerate(keras.tree.flatten(output_spec)) if len(t.shape) >= 2 and t.shape[1] is None)
+        sliced = tuple(i for i, t in enumerate(keras.tree.flatten(output_spec))
+                       if len(t.shape) >= 2 and t.shape[1] is None)
         return padded, sliced
 
     # ------------------------------------------------------------ calls
@@ -429,7 +430,8 @@ class CompiledForward:
     def __repr__(self):
         return (
             f"<CompiledForward of {self.model.name!r} on {self.backend} ({self.mechanism or 'nothing compiled yet'}): "
-            f"{self.num_programs} programs compiled, {self.num_cached_programs} held (max_programs={self.max_programs}), "
+            f"{self.num_programs} programs compiled, {self.num_cached_programs} held "
+            f"(max_programs={self.max_programs}), "
             f"batch_buckets={self.batch_buckets}, sequence_buckets={self.sequence_buckets}>"
         )
 
