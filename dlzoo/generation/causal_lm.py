@@ -43,8 +43,14 @@ class CausalLM:
         self.variables = model.variables
 
     def empty_cache(self, batch_size, max_length):
-        """An all-zero KV cache `(batch, num_layers, 2, max_length, kv_heads, head_dim)`."""
-        return self.decoder.empty_cache(batch_size, max_length)
+        """An all-zero KV cache: a tuple of one `(batch, 2, max_length, kv_heads, head_dim)` tensor per layer.
+
+        One tensor per layer (not the stack's stacked cache): a step then
+        writes each layer's tensor once, without slicing and re-stacking the
+        whole cache.
+        """
+        stacked = self.decoder.empty_cache(batch_size, max_length)
+        return tuple(stacked[:, i, ...] for i in range(self.decoder.num_layers))
 
     def logits(self, token_ids, position_ids, key_mask, cache, cache_index):
         """float32 logits `(batch, n, vocabulary)` of `n` tokens written at `cache_index`, and the new cache.
@@ -54,13 +60,13 @@ class CausalLM:
             position_ids: int32 `(batch, n)`: learned-position rows (GPT); RoPE
                 models count from `cache_index` instead.
             key_mask: bool `(batch, max_length)`: which cache slots hold real tokens.
-            cache: the KV cache.
+            cache: the KV cache (`empty_cache`'s tuple of per-layer tensors).
             cache_index: int or scalar int tensor.
         """
         x = self.token_embedding(token_ids)
         if self.position_embedding is not None:
             x = x + self.position_embedding(x, position_ids=position_ids)
-        x, cache = self.decoder(x, padding_mask=key_mask, cache=cache, cache_update_index=cache_index)
+        x, cache = self.decoder.decode_layers(x, cache, cache_index, padding_mask=key_mask)
         logits = self.lm_head(x) if self.lm_head is not None else self.token_embedding(x, reverse=True)
         return ops.cast(logits, "float32"), cache
 

@@ -37,7 +37,9 @@ class TransformerStack(keras.layers.Layer):
     For incremental decoding the stack keeps one KV cache for all layers,
     `(batch, num_layers, 2, max_len, num_key_value_heads, head_dim)`; make an
     empty one with `TransformerStack.make_cache(...)` or
-    `stack.empty_cache(batch_size, max_length)`.
+    `stack.empty_cache(batch_size, max_length)`. A decoding loop may keep
+    one cache tensor per layer instead and call `decode_layers` (no
+    slicing and re-stacking of the whole cache at every step).
 
     Args:
         num_layers: int. Number of layers.
@@ -260,39 +262,92 @@ class TransformerStack(keras.layers.Layer):
                 "(batch, num_layers, 2, max_len, num_key_value_heads, head_dim). "
                 f"Received: cache.shape={tuple(cache.shape)}, num_layers={self.num_layers}."
             )
-        if cache is not None and self.return_hidden_states:
-            raise ValueError(
-                "`return_hidden_states=True` is for feature extraction; it cannot be combined with a KV "
-                "`cache`. Received: return_hidden_states=True and a cache."
-            )
         x = inputs
-        new_caches, hidden_states = [], []
+        hidden_states = []
         if self.remat and training and cache is None:
             for layer in self.transformer_layers:
                 x = self._rematerialized(layer, x, padding_mask, context, context_padding_mask, cross_attention_mask, condition)
                 hidden_states.append(x)
             return self._finish(x, hidden_states, training)
-        for i, layer in enumerate(self.transformer_layers):
-            outputs = layer(
+        if cache is not None:
+            x, new_caches = self.decode_layers(
+                x,
+                [cache[:, i, ...] for i in range(self.num_layers)],
+                cache_update_index,
+                padding_mask=padding_mask,
+                context=context,
+                context_padding_mask=context_padding_mask,
+                cross_attention_mask=cross_attention_mask,
+                condition=condition,
+                training=training,
+            )
+            return x, ops.stack(new_caches, axis=1)
+        for layer in self.transformer_layers:
+            x = layer(
                 x,
                 padding_mask=padding_mask,
                 context=context,
                 context_padding_mask=context_padding_mask,
                 cross_attention_mask=cross_attention_mask,
                 condition=condition,
-                self_attention_cache=None if cache is None else cache[:, i, ...],
+                training=training,
+            )
+            hidden_states.append(x)
+        return self._finish(x, hidden_states, training)
+
+    def decode_layers(
+        self,
+        inputs,
+        layer_caches,
+        cache_update_index,
+        padding_mask=None,
+        context=None,
+        context_padding_mask=None,
+        cross_attention_mask=None,
+        condition=None,
+        training=None,
+    ):
+        """The stack over a KV cache kept as one tensor per layer: `(outputs, new_layer_caches)`.
+
+        The same computation as calling the (built) stack with `cache` equal
+        to `ops.stack(layer_caches, axis=1)`, without stacking or slicing the
+        cache: a decoding loop that keeps the per-layer tensors saves one copy
+        of the whole cache per step. Other arguments are those of `call`.
+
+        Args:
+            layer_caches: list or tuple of `num_layers` tensors
+                `(batch, 2, max_len, num_key_value_heads, head_dim)`.
+
+        Returns:
+            The outputs `(batch, seq_len, hidden_dim)` and a tuple of the new
+            per-layer caches.
+        """
+        if self.return_hidden_states:
+            raise ValueError(
+                "`return_hidden_states=True` is for feature extraction; it cannot be combined with a KV "
+                "`cache`. Received: return_hidden_states=True and a cache."
+            )
+        if len(layer_caches) != self.num_layers:
+            raise ValueError(
+                "`layer_caches` must hold one cache per layer. "
+                f"Received: {len(layer_caches)} caches, num_layers={self.num_layers}."
+            )
+        x = inputs
+        new_caches = []
+        for layer, layer_cache in zip(self.transformer_layers, layer_caches):
+            x, layer_cache = layer(
+                x,
+                padding_mask=padding_mask,
+                context=context,
+                context_padding_mask=context_padding_mask,
+                cross_attention_mask=cross_attention_mask,
+                condition=condition,
+                self_attention_cache=layer_cache,
                 cache_update_index=cache_update_index,
                 training=training,
             )
-            if cache is not None:
-                x, layer_cache = outputs
-                new_caches.append(layer_cache)
-            else:
-                x = outputs
-            hidden_states.append(x)
-        if cache is not None:
-            return self._finish(x, hidden_states, training), ops.stack(new_caches, axis=1)
-        return self._finish(x, hidden_states, training)
+            new_caches.append(layer_cache)
+        return self._finish(x, [], training), tuple(new_caches)
 
     def _finish(self, x, hidden_states, training):
         """The final norm and dropout, and the hidden states when asked for."""
