@@ -46,20 +46,21 @@ class CompiledGenerationTest(TestCase):
     def test_base_lcm_compiled_equals_layers_and_is_traced_once(self):
         # Unequal prompts (teacher forcing between them), latent noise from the seeded NumPy generator.
         settings = dict(max_new_concepts=3, sample_latent=True, temperature=0.5, seed=4)
-        self._assert_same(self.base, [_prompt(3), _prompt(5, seed=7)], **settings)
+        self._assert_same(self.base, [_prompt(2), _prompt(3, seed=7)], **settings)
         # Other prompt lengths and numbers of new concepts reuse the program (the cache length is rounded up
         # to a power of two); the step is traced once for all steps and positions.
-        generate(self.base, [_prompt(2, seed=5), _prompt(2, seed=6)], max_new_concepts=6)
+        generate(self.base, [_prompt(4, seed=5), _prompt(1, seed=6)], max_new_concepts=6)
         self.assertEqual(_traces(self.base), {"base_lcm_step": 1})
 
     def test_two_tower_compiled_equals_layers_and_is_traced_once(self):
+        prompts = [_prompt(2), _prompt(3, seed=7)]
         settings = dict(max_new_concepts=2, num_inference_steps=3, seed=3)
-        self._assert_same(self.two_tower, [_prompt(2), _prompt(3, seed=7)], **settings)
+        self._assert_same(self.two_tower, prompts, **settings)
         generate(self.two_tower, [_prompt(4, seed=8), _prompt(1, seed=9)], **settings)
         # Every DDIM step of every concept, two prompt sets: one program each, traced once.
         self.assertEqual(_traces(self.two_tower), {"two_tower_encoder_step": 1, "two_tower_denoise_pair": 1})
         # Without guidance: the conditional call alone.
-        self._assert_same(self.two_tower, _prompt(2), guidance_scale=1.0, max_new_concepts=1, num_inference_steps=2)
+        self._assert_same(self.two_tower, prompts, **dict(settings, guidance_scale=1.0))
 
     def test_cache_length(self):
         self.assertEqual([cache_length(n) for n in (1, 16, 17, 33, 64, 65)], [16, 16, 32, 64, 64, 128])
