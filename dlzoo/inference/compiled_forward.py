@@ -44,7 +44,7 @@ PADDING_MASK_INPUT = "padding_mask"
 # (guides/performance.md, "Fast inference"): XLA 0.65x / 0.89x the time of `predict_on_batch` at batch 1 / 32,
 # a plain tf.function traced once with `None` axes 0.79x / 1.17x. False: that plain tf.function, which serves
 # every shape (nothing is padded).
-JIT_COMPILE_TENSORFLOW = True
+JIT_COMPILE_TENSORFLOW = False
 
 
 def _check_buckets(name, value):
