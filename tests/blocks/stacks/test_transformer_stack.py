@@ -95,6 +95,23 @@ class TransformerStackTest(TestCase):
         cache = ops.convert_to_numpy(cache)
         self.assertGreater(np.abs(cache[:, 0] - cache[:, 1]).max(), 1e-3)
 
+    def test_per_layer_caches_match_full_forward(self):
+        # decode_layers keeps one cache tensor per layer (what generation does) and must give the
+        # full forward pass's outputs token by token.
+        stack = TransformerStack(**LLAMA_LIKE)
+        x = data(2, 6, 16)
+        full = ops.convert_to_numpy(stack(x))
+        stacked = stack.empty_cache(batch_size=2, max_length=6)
+        caches = [stacked[:, i] for i in range(stack.num_layers)]
+        out, caches = stack.decode_layers(x[:, :3], caches, 0)  # prefill
+        self.assertAllClose(out, full[:, :3], atol=1e-5)
+        for i in range(3, 6):
+            out, caches = stack.decode_layers(x[:, i : i + 1], caches, i)
+            self.assertAllClose(out, full[:, i : i + 1], atol=1e-5)
+        self.assertEqual([tuple(c.shape) for c in caches], [(2, 2, 6, 2, 4)] * 2)
+        with self.assertRaisesNamed(ValueError, "layer_caches", "num_layers"):
+            stack.decode_layers(x[:, :1], caches[:1], 0)
+
     def test_make_cache(self):
         cache = TransformerStack.make_cache(3, 4, 7, 2, 5, dtype="float32")
         self.assertEqual(tuple(cache.shape), (3, 4, 2, 7, 2, 5))
