@@ -238,6 +238,16 @@ def step_program(model, name, layers, function):
     return programs[key]
 
 
+def check_positions(prenet, total):
+    """Raise the learned position table's error up front: the compiled step's tensor positions cannot be checked."""
+    # The last concept is predicted, never fed: positions 0 .. total - 2 are read.
+    if prenet.position == "learned" and total - 1 > prenet.max_sequence_length:
+        raise ValueError(
+            "The longest prompt plus `max_new_concepts` - 1 must fit the model's learned positions "
+            f"(max_sequence_length={prenet.max_sequence_length}). Received: {total - 1} positions."
+        )
+
+
 def cache_length(total):
     """The KV cache (and context) length of the compiled path: `total` rounded up to a power of two, at least 16.
 
@@ -267,6 +277,7 @@ class _BaseLoop:
         if not self.compiled:
             return self._run_layers(buffer, lengths, total, accept, finished)
         batch = buffer.shape[0]
+        check_positions(self.prenet, total)
         step = step_program(self.model, "base_lcm_step", [self.prenet, self.decoder, self.postnet], self.step)
         cache = self.decoder.empty_cache(batch, cache_length(total))
         start = min(lengths) - 1  # the prompt prefix: fed through the same step, predictions unused
@@ -349,6 +360,7 @@ class _TwoTowerLoop:
         if not self.compiled:
             return self._run_layers(buffer, lengths, total, accept, finished, rng)
         batch, _, dim = buffer.shape
+        check_positions(self.prenet, total)
         layers = [self.prenet, self.encoder]
         encode = step_program(self.model, "two_tower_encoder_step", layers, self.encode_step)
         length = cache_length(total)

@@ -64,3 +64,11 @@ class CompiledGenerationTest(TestCase):
 
     def test_cache_length(self):
         self.assertEqual([cache_length(n) for n in (1, 16, 17, 33, 64, 65)], [16, 16, 32, 64, 64, 128])
+
+    def test_positions_past_a_learned_table_are_refused(self):
+        model = dlzoo.build("lcm-base-tiny", position="learned", max_sequence_length=8)
+        # 3 + 6 - 1 = 8 positions are read (the last concept is never fed back): that fits; one more does not.
+        self.assertEqual(len(generate(model, _prompt(3), max_new_concepts=6).concepts[0]), 6)
+        for compiled in (True, False):
+            with self.assertRaisesNamed(ValueError, "max_sequence_length=8"):
+                generate(model, _prompt(3), max_new_concepts=7, compiled=compiled)
