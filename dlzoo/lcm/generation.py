@@ -257,6 +257,11 @@ def cache_length(total):
     return max(16, 1 << (int(total) - 1).bit_length())
 
 
+def _layer_caches(stack, batch, length):
+    """An empty KV cache of `stack` as one tensor per layer (`TransformerStack.decode_layers`: no re-stacking per step)."""
+    return tuple(keras.ops.unstack(stack.empty_cache(batch, length), axis=1))
+
+
 class _BaseLoop:
     """KV-cached Base-LCM decoding: prefill the common prefix, then one concept per step."""
 
@@ -267,11 +272,11 @@ class _BaseLoop:
         self.decoder = model.get_layer("decoder")
         self.postnet = model.get_layer("postnet")
 
-    def step(self, concept, position, cache):
-        """One concept `(batch, 1, dim)` at `position` through the cache: `(prediction (batch, dim), cache)`."""
+    def step(self, concept, position, layer_caches):
+        """One concept `(batch, 1, dim)` at `position` through the per-layer caches: `(prediction (batch, dim), caches)`."""
         h = self.prenet(concept, start_index=position)
-        y, cache = self.decoder(h, cache=cache, cache_update_index=position)
-        return self.postnet(y)[:, 0], cache
+        y, layer_caches = self.decoder.decode_layers(h, layer_caches, position)
+        return self.postnet(y)[:, 0], tuple(layer_caches)
 
     def run(self, buffer, lengths, total, accept, finished, rng):
         if not self.compiled:
@@ -279,7 +284,7 @@ class _BaseLoop:
         batch = buffer.shape[0]
         check_positions(self.prenet, total)
         step = step_program(self.model, "base_lcm_step", [self.prenet, self.decoder, self.postnet], self.step)
-        cache = self.decoder.empty_cache(batch, cache_length(total))
+        cache = _layer_caches(self.decoder, batch, cache_length(total))
         start = min(lengths) - 1  # the prompt prefix: fed through the same step, predictions unused
         for position in range(total - 1):
             prediction, cache = step(buffer[:, position:position + 1], np.int32(position), cache)
@@ -336,11 +341,11 @@ class _TwoTowerLoop:
         self.clip_noise = check_float("clip_noise", clip_noise, min_value=0.0, min_inclusive=False)
         self.eta = check_float("eta", eta, min_value=0.0)
 
-    def encode_step(self, concept, position, cache):
-        """One concept `(batch, 1, dim)` at `position` through the context tower: `(state (batch, d), cache)`."""
+    def encode_step(self, concept, position, layer_caches):
+        """One concept `(batch, 1, dim)` at `position` through the context tower: `(state (batch, d), caches)`."""
         h = self.prenet(concept, start_index=position)
-        out, cache = self.encoder(h, cache=cache, cache_update_index=position)
-        return out[:, 0], cache
+        out, layer_caches = self.encoder.decode_layers(h, layer_caches, position)
+        return out[:, 0], tuple(layer_caches)
 
     def denoise_pair(self, latent, timesteps, context, context_mask):
         """The conditional and unconditional (empty-context) denoiser outputs, in one batched call."""
@@ -364,7 +369,7 @@ class _TwoTowerLoop:
         layers = [self.prenet, self.encoder]
         encode = step_program(self.model, "two_tower_encoder_step", layers, self.encode_step)
         length = cache_length(total)
-        cache = self.encoder.empty_cache(batch, length)
+        cache = _layer_caches(self.encoder, batch, length)
         states = None  # (batch, length, d): context states, filled as concepts arrive
         first = min(lengths)
         for position in range(total):
