@@ -1,4 +1,4 @@
-"""Weight-only int8 of the decoder LMs through `ZooModel.quantize("int8")`: outputs, memory, files, generation."""
+"""Weight-only int8 / int4 of the decoder LMs through `ZooModel.quantize(mode)`: outputs, memory, files, export, generation."""
 
 import os
 
@@ -27,27 +27,31 @@ def quantizable(model):
             if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense))]
 
 
-@pytest.mark.parametrize("name", ["gpt-tiny", "llama-tiny"])
-def test_int8_weights_outputs_and_memory(name):
+# Kernel bytes over float32: int8 is a quarter plus one float32 scale per output channel; int4 packs two values
+# per byte (an eighth) plus the scales.
+WEIGHT_RATIO_BOUND = {"int8": 0.3, "int4": 0.2}
+
+
+@pytest.mark.parametrize("name, mode", [("gpt-tiny", "int8"), ("llama-tiny", "int8"), ("llama-tiny", "int4")])
+def test_quantized_weights_outputs_and_memory(name, mode):
     keras.utils.set_random_seed(0)
     model = dlzoo.build(name, **SMALL)
     reference = logits(model)
     float_bytes = weight_bytes(quantizable(model))
-    model.quantize("int8")
+    model.quantize(mode)
     layers = quantizable(model)
-    assert layers and all(layer.quantization_mode == "int8" for layer in layers)
-    assert all(layer._kernel.dtype == "int8" for layer in layers)
-    # int8 kernels plus one float32 scale per output channel: about a quarter of the float32 bytes.
-    assert weight_bytes(layers) <= 0.3 * float_bytes
+    assert layers and all(layer.quantization_mode == mode for layer in layers)
+    assert all(layer._kernel.dtype == "int8" for layer in layers)  # int4 values are packed in pairs into int8
+    assert weight_bytes(layers) <= WEIGHT_RATIO_BOUND[mode] * float_bytes
     relative = np.abs(logits(model) - reference).max() / np.abs(reference).max()
-    assert 0 < relative < 0.05, relative
-    assert model.zoo_config["metadata"]["quantization"] == "int8"
+    assert 0 < relative < (0.05 if mode == "int8" else 0.3), relative
+    assert model.zoo_config["metadata"]["quantization"] == mode
 
 
-@pytest.mark.parametrize("name, route", [("gpt-tiny", "keras_file"), ("llama-tiny", "preset")])
-def test_int8_round_trip(name, route, tmp_path):
+@pytest.mark.parametrize("name, route, mode", [("gpt-tiny", "keras_file", "int8"), ("llama-tiny", "preset", "int4")])
+def test_quantized_round_trip(name, route, mode, tmp_path):
     model = dlzoo.build(name, **SMALL)
-    model.quantize("int8")
+    model.quantize(mode)
     expected = logits(model)
     if route == "keras_file":
         path = os.path.join(tmp_path, "model.keras")
@@ -55,8 +59,20 @@ def test_int8_round_trip(name, route, tmp_path):
         loaded = dlzoo.load(path)
     else:
         loaded = dlzoo.build(model.save_to_preset(os.path.join(tmp_path, "preset")))
-    assert all(layer.quantization_mode == "int8" for layer in quantizable(loaded))
+    assert all(layer.quantization_mode == mode for layer in quantizable(loaded))
     np.testing.assert_array_equal(logits(loaded), expected)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="one export per CI run: the native ONNX exporter")
+def test_a_quantized_file_exports_to_onnx_and_verifies(tmp_path):
+    """`.keras` save -> load -> ONNX export of an int8 model; export verification compares onnxruntime with Keras."""
+    model = dlzoo.build("gpt-tiny", **SMALL)
+    model.quantize("int8")
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
+    result = dlzoo.export(path, os.path.join(tmp_path, "out"), formats=["onnx"])
+    assert os.path.isfile(os.path.join(tmp_path, "out", "model.onnx"))
+    assert "verified, max abs diff" in str(result)  # a failed comparison raises ExportError
 
 
 def test_generation_after_quantizing_uses_a_new_program():
