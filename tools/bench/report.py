@@ -163,11 +163,8 @@ def targets(results: Dict[str, Any]) -> List[Dict[str, Any]]:
                            values, met))
     values, met = [], []
     for name in settings:
-        dl = [r for r in train if r["impl"] == "dlzoo" and r["setting"] == name and r.get("median_s")]
-        hand = [r for r in train if r["impl"].startswith("hand") and r["setting"] == name and r.get("median_s")]
-        if dl and hand:
-            best_dl = min(dl, key=lambda r: r["median_s"])
-            best_hand = min(hand, key=lambda r: r["median_s"])
+        best_dl, best_hand = _fastest_dlzoo_and_hand(train, name)
+        if best_dl and best_hand:
             values.append(f"{name}: dlzoo {best_dl['engine']} {best_dl['median_s'] * 1e3:.0f} ms vs "
                           f"{best_hand['label']} {best_hand['median_s'] * 1e3:.0f} ms")
             met.append(best_dl["median_s"] <= best_hand["median_s"])
@@ -280,16 +277,23 @@ def _generation_targets(results):
                     every_values, every_met)]
 
 
+def _fastest_dlzoo_and_hand(train, setting):
+    """The fastest dlzoo and the fastest hand-written training result at `setting` (None where there is none)."""
+    def fastest(rows):
+        return min(rows, key=lambda r: r["median_s"]) if rows else None
+
+    timed = [r for r in train if r["setting"] == setting and r.get("median_s")]
+    return (fastest([r for r in timed if r["impl"] == "dlzoo"]),
+            fastest([r for r in timed if r["impl"].startswith("hand")]))
+
+
 def _training_targets(results):
     train = (results.get("train") or {}).get("results", [])
     settings = sorted({r["setting"] for r in train})
     values, met = [], []
     for name in settings:
-        dl = [r for r in train if r["impl"] == "dlzoo" and r["setting"] == name and r.get("median_s")]
-        hand = [r for r in train if r["impl"].startswith("hand") and r["setting"] == name and r.get("median_s")]
-        if dl and hand:
-            best_dl = min(dl, key=lambda r: r["median_s"])
-            best_hand = min(hand, key=lambda r: r["median_s"])
+        best_dl, best_hand = _fastest_dlzoo_and_hand(train, name)
+        if best_dl and best_hand:
             ratio = _paired_ratio(best_dl["times_s"], best_hand["times_s"])["median"]
             values.append(f"{name}: {ratio:.2f}x (dlzoo {best_dl['engine']} {best_dl['median_s'] * 1e3:.0f} ms vs "
                           f"{best_hand['label']} {best_hand['median_s'] * 1e3:.0f} ms)")

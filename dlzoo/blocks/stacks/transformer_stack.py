@@ -269,29 +269,21 @@ class TransformerStack(keras.layers.Layer):
                 x = self._rematerialized(layer, x, padding_mask, context, context_padding_mask, cross_attention_mask, condition)
                 hidden_states.append(x)
             return self._finish(x, hidden_states, training)
+        conditioning = dict(
+            padding_mask=padding_mask,
+            context=context,
+            context_padding_mask=context_padding_mask,
+            cross_attention_mask=cross_attention_mask,
+            condition=condition,
+            training=training,
+        )
         if cache is not None:
             x, new_caches = self.decode_layers(
-                x,
-                [cache[:, i, ...] for i in range(self.num_layers)],
-                cache_update_index,
-                padding_mask=padding_mask,
-                context=context,
-                context_padding_mask=context_padding_mask,
-                cross_attention_mask=cross_attention_mask,
-                condition=condition,
-                training=training,
+                x, [cache[:, i, ...] for i in range(self.num_layers)], cache_update_index, **conditioning
             )
             return x, ops.stack(new_caches, axis=1)
         for layer in self.transformer_layers:
-            x = layer(
-                x,
-                padding_mask=padding_mask,
-                context=context,
-                context_padding_mask=context_padding_mask,
-                cross_attention_mask=cross_attention_mask,
-                condition=condition,
-                training=training,
-            )
+            x = layer(x, **conditioning)
             hidden_states.append(x)
         return self._finish(x, hidden_states, training)
 
