@@ -14,6 +14,7 @@ import keras
 
 import dlzoo
 from dlzoo import checkpoints, configs, memory_guard
+from dlzoo.compat.keras_internals import one_garbage_collection
 from dlzoo.construction import count_plan, make_layers, wire
 from dlzoo.extensions import make_extension
 from dlzoo.resolution import plan_of, resolve
@@ -131,7 +132,7 @@ class ZooModel(keras.Model):
         round-trip. Layers without a quantized form (norms, dlzoo's own
         embeddings) stay as they are, silently.
         """
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), one_garbage_collection():
             warnings.filterwarnings("ignore", message=".*does not have a `quantize` method.*")
             super().quantize(mode, config=config, filters=filters, **kwargs)
         mode = mode or getattr(config, "mode", None)

@@ -144,6 +144,7 @@ def test_debug_shows_the_exception():
 
 
 @pytest.mark.slow
+@pytest.mark.backend_agnostic
 def test_console_script():
     script = Path(sys.executable).with_name("dlzoo")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "dlzoo"]

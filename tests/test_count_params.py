@@ -82,6 +82,7 @@ def test_closed_forms_agree():
     )
 
 
+@pytest.mark.backend_agnostic
 def test_count_is_fast_for_the_largest_model():
     largest = max(dlzoo.list_models(), key=dlzoo.count_params)
     dlzoo.count_params(largest)  # warm caches (YAML parser, registries)
@@ -262,6 +263,7 @@ def any_params(draw):
 CLEAR = re.compile(r"(`[^`]+`|'[^']+')")
 
 
+@pytest.mark.backend_agnostic  # counting reads the plan and each block's formula: no backend involved
 @settings(max_examples=1000, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None)
 @given(any_params())
 def test_any_parameter_set_counts_or_fails_clearly(family_params):

@@ -139,6 +139,7 @@ def clean_env():
 
 
 @pytest.mark.slow
+@pytest.mark.backend_agnostic
 def test_installed_plugin_contributes_a_model_block_extension_and_config():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

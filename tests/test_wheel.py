@@ -75,6 +75,7 @@ CHECK = textwrap.dedent(
 
 
 @pytest.mark.slow
+@pytest.mark.backend_agnostic
 def test_wheel_ships_zoo_configs_and_builds_outside_the_repo():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

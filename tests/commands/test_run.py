@@ -110,6 +110,7 @@ def test_a_failing_run_is_marked_failed_with_one_line_and_exit_2(tmp_path, capsy
 
 
 @pytest.mark.slow
+@pytest.mark.backend_agnostic
 def test_isolate_always_gives_one_line_and_exit_2(tmp_path, capfd):
     config = tiny_config(_float_targets(str(tmp_path)), **{"model.params.num_classes": 1, "losses": "mse",
                                                           "metrics": [], "training.epochs": 1})
@@ -128,6 +129,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 @pytest.mark.slow
+@pytest.mark.backend_agnostic
 def test_python_m_dlzoo_imports_no_plugin_from_the_working_directory(tmp_path):
     (tmp_path / "evil_plugin.py").write_text(EVIL_PLUGIN)
     config = tiny_config(tiny_arrays(str(tmp_path)))

@@ -55,6 +55,7 @@ def test_slurm_scripts_carry_the_options(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.backend_agnostic
 def test_a_script_runs_the_same_run_as_the_runner(tmp_path):
     path = _write_config(tmp_path)
     result = write_battery(path, emit="bash", out=str(tmp_path / "scripts"), output_dir=str(tmp_path / "by_script"))

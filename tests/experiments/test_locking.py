@@ -102,6 +102,7 @@ def _wait_for(path, proc, timeout=240):
 
 
 @pytest.mark.slow
+@pytest.mark.backend_agnostic
 def test_a_second_runner_does_not_work_on_a_run_whose_parent_was_killed(tmp_path):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
